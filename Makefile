@@ -1,0 +1,89 @@
+# berth: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything they need is installed here on a fresh Debian 12 machine (root).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+SANDBOX := inventories/sandbox
+SANDBOX_VAULT := --vault-password-file $(SANDBOX)/vault-password.txt
+# Scenarios run by `make molecule`; default: every scenario under molecule/.
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt requirements.yml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/ansible-galaxy collection install -r requirements.yml >/dev/null
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## Install the pinned toolchain into .venv
+
+.PHONY: docker
+docker: ## Start (installing if needed) the local Docker engine
+	@tools/docker-up.sh
+
+.PHONY: image
+image: docker ## Build the systemd test-host image (cached by recipe)
+	@tools/build-image.sh
+
+.PHONY: lint
+lint: venv ## yamllint (strict) and ansible-lint (profile production)
+	yamllint --strict .
+	ansible-lint
+
+.PHONY: unit
+unit: venv ## pytest unit tests (no hosts needed)
+	pytest -q tests
+
+.PHONY: molecule
+molecule: venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
+	  molecule test -s $$s || { echo "=== scenario $$s FAILED"; exit 1; }; \
+	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done
+
+.PHONY: test
+test: lint unit molecule ## Lint, unit tests and every Molecule scenario
+
+.PHONY: demo
+demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and routes
+	ansible-playbook -i $(SANDBOX) playbooks/sandbox.yml
+	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) site.yml
+	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/ports.yml
+	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/routes.yml
+
+.PHONY: validate
+validate: venv ## Offline registry validation of INVENTORY (default: every inventory)
+	@for inv in $(or $(INVENTORY),$(wildcard inventories/*)); do \
+	  echo "=== $$inv"; ansible-playbook -i $$inv playbooks/validate.yml; done
+
+.PHONY: bench
+bench: venv image ## Benchmarks (prints numbers, writes bench/RESULTS.md)
+	bench/run.sh
+
+.PHONY: clean
+clean: ## Remove the sandbox and Molecule containers this project started
+	-@[ -x $(BIN)/ansible-playbook ] && docker info >/dev/null 2>&1 && \
+	  ansible-playbook -i $(SANDBOX) playbooks/sandbox.yml -e sandbox_state=absent || true
+	-@docker info >/dev/null 2>&1 && docker ps -aq --filter label=berth.owner | xargs -r docker rm -f >/dev/null || true
+	-@[ -x $(BIN)/molecule ] && docker info >/dev/null 2>&1 && molecule destroy --all >/dev/null 2>&1 || true
+	rm -rf .cache reports
+
+.PHONY: distclean
+distclean: clean ## Also remove .venv and the test-host image
+	-@docker info >/dev/null 2>&1 && docker rmi -f berth-debian12-systemd:latest >/dev/null 2>&1 || true
+	rm -rf $(VENV)
