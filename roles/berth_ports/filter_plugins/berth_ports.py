@@ -10,11 +10,18 @@ and the Datadog checks.
     normalised (``enabled`` and ``groups`` filled in).
 ``berth_port(registry, name, overrides)``
     One effective entry, or an error naming the missing entry and the file to fix.
+``berth_ports_for_host(registry, overrides, group_names)``
+    The effective entries that apply to a host in ``group_names`` (an entry's
+    ``groups`` empty: every host), disabled (reserved) entries included.
+``berth_ports_registry_file(inventory_dir)``
+    The registry file to name in messages: ``inventories/<env>/group_vars/all/ports.yml``
+    (symlinks resolved, so a Molecule inventory linking the sandbox names the sandbox file).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
@@ -77,6 +84,28 @@ def berth_port(registry, name, overrides=None):
     return merged[name]
 
 
+def berth_ports_for_host(registry, overrides=None, group_names=None):
+    """Return the effective entries that apply to a host in ``group_names``."""
+    host_groups = set(group_names or [])
+    result = {}
+    for name, entry in _merge(registry, overrides).items():
+        groups = entry.get("groups") or [] if isinstance(entry, Mapping) else []
+        if not groups or host_groups.intersection(groups):
+            result[name] = entry
+    return result
+
+
+def berth_ports_registry_file(inventory_dir):
+    """Return the registry file path to name in messages (from ``inventories/`` on)."""
+    if not inventory_dir:
+        return REGISTRY_HINT
+    path = os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml")
+    parts = os.path.realpath(path).split(os.sep)
+    if "inventories" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("inventories"):])
+    return path
+
+
 class FilterModule(object):
     """berth port registry filters."""
 
@@ -84,4 +113,6 @@ class FilterModule(object):
         return {
             "berth_ports_effective": berth_ports_effective,
             "berth_port": berth_port,
+            "berth_ports_for_host": berth_ports_for_host,
+            "berth_ports_registry_file": berth_ports_registry_file,
         }

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+"""Action plugin: validate the port registry of every play host, offline, in one task.
+
+Runs on the controller only (no host is contacted). Reads ``berth_ports``,
+``berth_ports_overrides``, ``inventory_dir`` of each host from hostvars, the
+groups from ``groups``, and hands them to ``berth_registry.validate_hosts``,
+which validates each distinct effective registry once. Fails listing every
+problem with the hosts, entries, port/proto and the file or variable to edit.
+
+Options:
+  hosts: list of host names to check (default: ansible_play_hosts_all)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from ansible.plugins.action import ActionBase
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_registry_module():
+    """Load module_utils/berth_registry.py by path (role-local, no collection)."""
+    name = "berth_registry"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = os.path.join(_HERE, "..", "module_utils", "berth_registry.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def registry_file_for(inventory_dir):
+    """Path of the registry file to name in messages, relative from ``inventories/`` if possible."""
+    if not inventory_dir:
+        return "inventories/<env>/group_vars/all/ports.yml"
+    path = os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml")
+    real = os.path.realpath(path)
+    parts = real.split(os.sep)
+    if "inventories" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("inventories"):])
+    return path
+
+
+class ActionModule(ActionBase):
+    """Validate every play host's effective port registry at once."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("hosts",))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        registry = _load_registry_module()
+        hostvars = task_vars["hostvars"]
+        hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
+        groups = task_vars.get("groups") or {}
+        host_groups = {}
+        for group, members in groups.items():
+            if group in ("all", "ungrouped"):
+                continue
+            for member in members:
+                host_groups.setdefault(member, set()).add(group)
+        known = set(groups) - {"all", "ungrouped"}
+        file_cache = {}
+
+        def items():
+            for host in hosts:
+                hv = hostvars[host]
+                inv_dir = hv.get("inventory_dir")
+                if inv_dir not in file_cache:
+                    file_cache[inv_dir] = registry_file_for(inv_dir)
+                yield {
+                    "host": host,
+                    "registry": hv.get("berth_ports"),
+                    "overrides": hv.get("berth_ports_overrides"),
+                    "groups": host_groups.get(host, ()),
+                    "registry_file": file_cache[inv_dir],
+                }
+
+        report = registry.validate_hosts(items(), known_groups=known)
+        result["changed"] = False
+        result["hosts_checked"] = report["hosts"]
+        result["registries_validated"] = report["unique"]
+        if report["failed"]:
+            result["failed"] = True
+            result["msg"] = "port registry: %d problem(s) on %d host(s):\n%s" % (
+                len(report["messages"]), report["hosts"], "\n".join(report["messages"]))
+        else:
+            result["msg"] = "port registry OK: %d host(s), %d distinct registr%s validated" % (
+                report["hosts"], report["unique"], "y" if report["unique"] == 1 else "ies")
+        return result

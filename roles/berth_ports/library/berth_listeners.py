@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+"""Ansible module: listening sockets from /proc, checked against the port registry."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: berth_listeners
+short_description: Discover listening TCP/UDP sockets from /proc and check registry ports
+description:
+  - Reads /proc/net/{tcp,tcp6,udp,udp6}, maps socket inodes to processes through /proc/<pid>/fd
+    and reports pid, process name, user and systemd unit (cgroup v1 or v2) of every listener.
+  - Does not need ss or netstat. Never changes the host; supports check mode.
+  - With I(entries), reports each registry entry as OK (held by its service), FREE, CONFLICT
+    (held by another process) or DISABLED (reserved, not opened).
+options:
+  entries:
+    description: Effective registry entries that apply to this host (name -> entry).
+    type: dict
+    default: {}
+  registry_file:
+    description: File or variable named in conflict messages as the place to move a port.
+    type: str
+    default: inventories/<env>/group_vars/all/ports.yml
+  fail_on_conflict:
+    description: Fail when an enabled entry's port is held by a process that is not its service.
+    type: bool
+    default: false
+  proc_root:
+    description: Root of the proc filesystem.
+    type: path
+    default: /proc
+author: berth contributors
+"""
+
+EXAMPLES = r"""
+- name: Refuse foreign listeners on registry ports
+  berth_listeners:
+    entries: "{{ berth_ports | berth_ports_effective(berth_ports_overrides | default({})) }}"
+    fail_on_conflict: true
+"""
+
+RETURN = r"""
+listeners:
+  description: Listening sockets (proto, family, address, port, uid, inode, pid, pids, comm, user, unit).
+  returned: always
+  type: list
+  elements: dict
+ports:
+  description: One row per entry with status OK, FREE, CONFLICT or DISABLED and the holder.
+  returned: always
+  type: list
+  elements: dict
+conflicts:
+  description: One message per conflicting entry.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.berth_proc import assess, listeners
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "entries": {"type": "dict", "default": {}},
+            "registry_file": {"type": "str", "default": "inventories/<env>/group_vars/all/ports.yml"},
+            "fail_on_conflict": {"type": "bool", "default": False},
+            "proc_root": {"type": "path", "default": "/proc"},
+        },
+        supports_check_mode=True,
+    )
+    sockets = listeners(module.params["proc_root"])
+    rows, conflicts = assess(module.params["entries"] or {}, sockets, module.params["registry_file"])
+    result = {"changed": False, "listeners": sockets, "ports": rows, "conflicts": conflicts}
+    if conflicts and module.params["fail_on_conflict"]:
+        module.fail_json(msg="\n".join(conflicts), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

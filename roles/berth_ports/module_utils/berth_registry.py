@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+"""Offline validation of the berth port registry (pure Python, stdlib only).
+
+Used by the ``berth_ports_validate`` action plugin (controller side, one call
+for every play host), by the ``berth_listeners`` module (address overlap) and
+by the unit tests. Nothing here talks to a host or imports Ansible.
+
+Rules (each broken rule is one :class:`Problem`; all of them are collected):
+
+* every entry is a mapping with ``port``, ``proto``, ``bind``, ``service``, ``user``;
+* ``port`` is an integer 1-65535 (not a bool, not a string such as ``"50O1"``);
+* ``proto`` is ``tcp`` or ``udp``; ``bind`` is an IPv4/IPv6 address;
+* a port below 1024 is only for ``user: root``;
+* ``groups`` is a list of existing inventory groups, ``enabled`` a bool;
+* two entries that apply to the same host, with the same port and proto, must
+  not bind overlapping addresses. ``0.0.0.0`` overlaps every IPv4 address,
+  ``::`` overlaps every address (dual-stack), 127.0.0.1 and 127.0.0.2 do not.
+  Disabled entries (``enabled: false``) are *reserved*: they take part in the
+  conflict check, so enabling one later can never collide.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+
+REQUIRED_KEYS = ("port", "proto", "bind", "service", "user")
+PROTOS = ("tcp", "udp")
+DEFAULT_REGISTRY_FILE = "inventories/<env>/group_vars/all/ports.yml"
+
+
+class Problem(object):
+    """One broken rule on one effective registry (hosts are added by the caller)."""
+
+    __slots__ = ("kind", "names", "where", "text", "fix")
+
+    def __init__(self, kind, names, where, text, fix):
+        self.kind = kind
+        self.names = tuple(names)
+        self.where = where
+        self.text = text
+        self.fix = fix
+
+    def key(self):
+        return (self.kind, self.names, self.where, self.text, self.fix)
+
+    def __repr__(self):
+        return "Problem(%r, %r, %r)" % (self.kind, self.names, self.text)
+
+
+def parse_address(value):
+    """Return an ip_address for ``value`` or None when it is not an address.
+
+    IPv4-mapped IPv6 addresses (``::ffff:127.0.0.1``) are returned as IPv4.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return None
+    try:
+        addr = ipaddress.ip_address(str(value).strip("[]"))
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def binds_overlap(a, b):
+    """True when listeners bound to addresses ``a`` and ``b`` (same port) collide.
+
+    ``::`` is treated as dual-stack (the Linux default, bindv6only=0), so it
+    overlaps every IPv4 and IPv6 address; ``0.0.0.0`` overlaps every IPv4 address.
+    """
+    a = parse_address(a) if not isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else a
+    b = parse_address(b) if not isinstance(b, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else b
+    if a is None or b is None:
+        return False
+    if a.version == 6 and a.is_unspecified or b.version == 6 and b.is_unspecified:
+        return True
+    if a.version != b.version:
+        return False
+    return a == b or a.is_unspecified or b.is_unspecified
+
+
+def port_error(port):
+    """Return why ``port`` is not a valid port number, or None."""
+    if isinstance(port, bool):
+        return "port %r is a boolean, not a port number" % (port,)
+    if isinstance(port, int):
+        if 1 <= port <= 65535:
+            return None
+        return "port %d is outside 1-65535" % port
+    if port is None or port == "":
+        return "port is empty"
+    if isinstance(port, str):
+        return "port %r is a string, not an integer (write a bare number such as 8000)" % (port,)
+    return "port %r (%s) is not an integer 1-65535" % (port, type(port).__name__)
+
+
+def effective(registry, overrides):
+    """Merge ``overrides`` into ``registry`` like the ``berth_ports_effective`` filter.
+
+    Returns ``(entries, overridden_names, problems)``; never raises.
+    """
+    problems = []
+    if not isinstance(registry, Mapping):
+        problems.append(Problem(
+            "registry", ("berth_ports",), "",
+            "berth_ports is %s, not a mapping of entry name to {port, proto, bind, service, user}"
+            % ("undefined" if registry is None else type(registry).__name__),
+            "define berth_ports in {registry_file}"))
+        registry = {}
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, Mapping):
+        problems.append(Problem(
+            "overrides", ("berth_ports_overrides",), "",
+            "berth_ports_overrides is %s, not a mapping of entry name to the keys to change"
+            % type(overrides).__name__,
+            "fix berth_ports_overrides in the group_vars/host_vars that set it"))
+        overrides = {}
+    entries = {}
+    for name, entry in registry.items():
+        entries[str(name)] = dict(entry) if isinstance(entry, Mapping) else entry
+    overridden = set()
+    for name, change in overrides.items():
+        name = str(name)
+        if name not in entries:
+            problems.append(Problem(
+                "overrides", (name,), "",
+                "berth_ports_overrides names '%s', which is not in berth_ports" % name,
+                "fix the entry name in berth_ports_overrides (entries: %s)" % ", ".join(sorted(entries))))
+            continue
+        if not isinstance(change, Mapping):
+            problems.append(Problem(
+                "overrides", (name,), "",
+                "berth_ports_overrides.%s is %s, not a mapping such as {port: 8001}" % (name, type(change).__name__),
+                "fix berth_ports_overrides.%s in the group_vars/host_vars that set it" % name))
+            continue
+        overridden.add(name)
+        if isinstance(entries[name], Mapping):
+            entries[name] = dict(entries[name], **{str(k): v for k, v in change.items()})
+    for entry in entries.values():
+        if isinstance(entry, dict):
+            entry.setdefault("enabled", True)
+            entry.setdefault("groups", [])
+    return entries, frozenset(overridden), problems
+
+
+def applies(entry, host_groups):
+    """True when ``entry`` applies to a host in ``host_groups`` (empty groups: every host)."""
+    groups = entry.get("groups") or []
+    if not isinstance(groups, (list, tuple)):
+        return True
+    return not groups or any(g in host_groups for g in groups)
+
+
+def _fix_for(name, overridden):
+    if name in overridden:
+        return "berth_ports_overrides.%s (set for these hosts in group_vars, host_vars or -e)" % name
+    return "berth_ports.%s in {registry_file}" % name
+
+
+def check_entries(entries, overridden=frozenset(), host_groups=None, known_groups=None):
+    """Check one effective registry; return a list of Problems.
+
+    ``host_groups``: the host's groups (None: every entry applies).
+    ``known_groups``: every inventory group (None: group names are not checked).
+    """
+    problems = []
+    valid = []
+    for name in sorted(entries):
+        entry = entries[name]
+        fix = _fix_for(name, overridden)
+        if not isinstance(entry, Mapping):
+            problems.append(Problem("entry", (name,), "", "entry %s is %s, not a mapping of %s"
+                                    % (name, type(entry).__name__, ", ".join(REQUIRED_KEYS)), "rewrite " + fix))
+            continue
+        missing = [k for k in REQUIRED_KEYS if k not in entry or entry[k] is None and k != "port"]
+        if missing:
+            problems.append(Problem("missing", (name,), "", "entry %s is missing %s" % (name, ", ".join(missing)),
+                                    "add %s to %s" % (", ".join(missing), fix)))
+        ok = not missing
+        port = entry.get("port")
+        proto = entry.get("proto")
+        where = "%s/%s" % (port, proto)
+        if "port" in entry:
+            err = port_error(port)
+            if err:
+                ok = False
+                problems.append(Problem("port", (name,), where, "%s: %s" % (name, err),
+                                        "set an integer 1-65535 in " + fix))
+        if "proto" in entry and proto not in PROTOS:
+            ok = False
+            problems.append(Problem("proto", (name,), where, "%s: unknown proto %r (tcp or udp)" % (name, proto),
+                                    "set proto tcp or udp in " + fix))
+        if "bind" in entry and parse_address(entry.get("bind")) is None:
+            ok = False
+            problems.append(Problem("bind", (name,), where, "%s: bind %r is not an IPv4/IPv6 address"
+                                    % (name, entry.get("bind")), "set an address such as 127.0.0.1 or 0.0.0.0 in " + fix))
+        for key in ("service", "user"):
+            if key in entry and entry[key] is not None and (not isinstance(entry[key], str) or not entry[key].strip()):
+                ok = False
+                problems.append(Problem("entry", (name,), where, "%s: %s %r is not a non-empty string"
+                                        % (name, key, entry[key]), "set %s in %s" % (key, fix)))
+        if not isinstance(entry.get("enabled", True), bool):
+            problems.append(Problem("entry", (name,), where, "%s: enabled %r is not true/false"
+                                    % (name, entry.get("enabled")), "set enabled: true or false in " + fix))
+        groups = entry.get("groups") or []
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) for g in groups):
+            problems.append(Problem("entry", (name,), where, "%s: groups %r is not a list of group names"
+                                    % (name, groups), "set groups: [web] (or leave it out) in " + fix))
+        elif known_groups is not None:
+            unknown = [g for g in groups if g not in known_groups]
+            if unknown:
+                problems.append(Problem("entry", (name,), where, "%s: groups names %s, not an inventory group"
+                                        % (name, ", ".join(unknown)), "fix groups in " + fix))
+        if ok and isinstance(port, int) and not isinstance(port, bool) and 1 <= port < 1024 and entry.get("user") != "root":
+            problems.append(Problem("privileged", (name,), where,
+                                    "%s: port %d is privileged (<1024) but user is %r, not root"
+                                    % (name, port, entry.get("user")),
+                                    "use a port >= 1024 or user root in " + fix))
+        if ok and (host_groups is None or applies(entry, host_groups)):
+            valid.append((name, entry, parse_address(entry["bind"])))
+    # Conflicts: bucket by (port, proto), then compare binds pairwise inside a bucket.
+    buckets = {}
+    for item in valid:
+        buckets.setdefault((item[1]["port"], item[1]["proto"]), []).append(item)
+    for (port, proto), items in sorted(buckets.items()):
+        for i in range(len(items)):
+            for j in range(i + 1, len(items)):
+                (na, ea, aa), (nb, eb, ab) = items[i], items[j]
+                if binds_overlap(aa, ab):
+                    problems.append(Problem(
+                        "conflict", (na, nb), "%d/%s" % (port, proto),
+                        "%s and %s both claim %d/%s (bind %s and %s overlap)"
+                        % (na, nb, port, proto, ea["bind"], eb["bind"]),
+                        "move %s or %s to a free port: %s, or %s"
+                        % (na, nb, _fix_for(na, overridden), _fix_for(nb, overridden))))
+    return problems
+
+
+def canonical_key(entries, overridden, applicable, registry_file):
+    """A hashable key: hosts with the same key get the same validation result."""
+    return json.dumps([entries, sorted(overridden), sorted(applicable), registry_file],
+                      sort_keys=True, default=repr)
+
+
+def validate_hosts(hosts, known_groups=None, max_hosts_shown=5):
+    """Validate many hosts, each validated registry once.
+
+    ``hosts``: iterable of dicts with keys ``host``, ``registry``, ``overrides``,
+    ``groups`` (the host's group names) and ``registry_file``.
+    Returns a dict: ``failed``, ``problems`` (list of dicts), ``messages``
+    (one line per problem), ``hosts`` (count) and ``unique`` (registries validated).
+    """
+    cache = {}
+    found = {}  # problem key -> (Problem, [hosts])
+    count = 0
+    for item in hosts:
+        count += 1
+        registry_file = item.get("registry_file") or DEFAULT_REGISTRY_FILE
+        host_groups = frozenset(item.get("groups") or ())
+        entries, overridden, merge_problems = effective(item.get("registry"), item.get("overrides"))
+        applicable = sorted(n for n, e in entries.items() if isinstance(e, Mapping) and applies(e, host_groups))
+        key = canonical_key(entries, overridden, applicable, registry_file) + repr(
+            [p.key() for p in merge_problems])
+        result = cache.get(key)
+        if result is None:
+            result = merge_problems + check_entries(entries, overridden, host_groups, known_groups)
+            for p in result:
+                p.fix = p.fix.replace("{registry_file}", registry_file)
+            cache[key] = result
+        for p in result:
+            found.setdefault(p.key(), (p, []))[1].append(item["host"])
+    problems = []
+    messages = []
+    for p, phosts in sorted(found.values(), key=lambda v: (v[0].where == "", v[0].where, v[0].names, v[0].kind)):
+        shown = ", ".join(phosts[:max_hosts_shown])
+        if len(phosts) > max_hosts_shown:
+            shown += " (+%d more)" % (len(phosts) - max_hosts_shown)
+        label = "host" if len(phosts) == 1 else "hosts"
+        messages.append("[%s] %s on %s %s; fix: %s" % (p.kind, p.text, label, shown, p.fix))
+        problems.append({"kind": p.kind, "entries": list(p.names), "where": p.where, "text": p.text,
+                         "fix": p.fix, "hosts": phosts})
+    return {"failed": bool(problems), "problems": problems, "messages": messages,
+            "hosts": count, "unique": len(cache)}
