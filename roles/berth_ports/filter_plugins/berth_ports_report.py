@@ -12,7 +12,7 @@ from __future__ import annotations
 COLUMNS = (
     ("entry", "entry"), ("port", "port"), ("proto", "proto"), ("bind", "bind"),
     ("service", "expected service"), ("pid", "pid"), ("process", "process"),
-    ("process_user", "user"), ("status", "status"),
+    ("process_user", "user"), ("unit", "unit"), ("status", "status"),
 )
 
 

@@ -1,0 +1,254 @@
+"""Offline validation of the port registry (roles/berth_ports/module_utils/berth_registry.py).
+
+The base registry is read from the sandbox inventory (the one source of truth),
+never restated here.
+"""
+
+import copy
+import os
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import berth_registry as br
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGISTRY_FILE = "inventories/sandbox/group_vars/all/ports.yml"
+
+
+def sandbox_registry():
+    with open(os.path.join(ROOT, REGISTRY_FILE)) as handle:
+        return yaml.safe_load(handle)["berth_ports"]
+
+
+def run(registry, overrides=None, groups=("berth", "web"), host="web1", known=None):
+    return br.validate_hosts(
+        [{"host": host, "registry": registry, "overrides": overrides, "groups": list(groups),
+          "registry_file": REGISTRY_FILE}],
+        known_groups=known)
+
+
+def kinds(report):
+    return sorted(p["kind"] for p in report["problems"])
+
+
+def test_sandbox_registry_is_clean():
+    report = run(sandbox_registry(), known={"berth", "web", "lb", "canary", "wave1"})
+    assert report["problems"] == [] and not report["failed"]
+
+
+def test_second_outage_app_on_agent_cmd_port_is_refused_naming_both():
+    registry = sandbox_registry()
+    cmd_port = registry["datadog_cmd"]["port"]
+    report = run(registry, {"app_http": {"port": cmd_port}})
+    assert report["failed"]
+    [problem] = report["problems"]
+    assert problem["kind"] == "conflict"
+    assert set(problem["entries"]) == {"app_http", "datadog_cmd"}
+    assert problem["where"] == "%d/tcp" % cmd_port
+    line = report["messages"][0]
+    assert "app_http" in line and "datadog_cmd" in line and "web1" in line
+    assert "berth_ports_overrides.app_http" in line and REGISTRY_FILE in line
+
+
+def test_first_outage_app_on_agent_expvar_port_is_refused():
+    registry = sandbox_registry()
+    registry["app_http"]["port"] = registry["datadog_expvar"]["port"]
+    report = run(registry)
+    assert [set(p["entries"]) for p in report["problems"]] == [{"app_http", "datadog_expvar"}]
+    assert "berth_ports.app_http in " + REGISTRY_FILE in report["messages"][0]
+
+
+def test_group_scoped_entry_does_not_conflict_on_hosts_outside_its_groups():
+    registry = sandbox_registry()
+    registry["app_http"]["port"] = registry["datadog_cmd"]["port"]
+    assert not run(registry, groups=("berth", "lb"), host="lb1")["failed"]
+    assert run(registry, groups=("berth", "web", "canary"))["failed"]
+
+
+@pytest.mark.parametrize("port", ["50O1", "5001", True, False, 0, 70000, -1, "", None, 80.5, [80]])
+def test_bad_port_values_are_refused(port):
+    registry = sandbox_registry()
+    registry["app_http"]["port"] = port
+    report = run(registry)
+    assert "port" in kinds(report), report
+    problem = [p for p in report["problems"] if p["kind"] == "port"][0]
+    assert problem["entries"] == ["app_http"]
+    assert "integer 1-65535" in problem["fix"]
+
+
+@pytest.mark.parametrize("port", [1, 1024, 65535])
+def test_edge_ports_are_accepted(port):
+    registry = {"x": {"port": port, "proto": "tcp", "bind": "127.0.0.1", "service": "x", "user": "root"}}
+    assert not run(registry)["failed"]
+
+
+@pytest.mark.parametrize("key", br.REQUIRED_KEYS)
+def test_missing_key_is_refused(key):
+    registry = sandbox_registry()
+    del registry["datadog_cmd"][key]
+    report = run(registry)
+    missing = [p for p in report["problems"] if p["kind"] == "missing"]
+    assert missing and missing[0]["entries"] == ["datadog_cmd"] and key in missing[0]["text"]
+
+
+@pytest.mark.parametrize("proto", ["TCP", "sctp", "", 6, None])
+def test_unknown_proto_is_refused(proto):
+    registry = sandbox_registry()
+    registry["app_http"]["proto"] = proto
+    assert {"proto"} & set(kinds(run(registry))) or "missing" in kinds(run(registry))
+
+
+@pytest.mark.parametrize("bind", ["localhost", "127.0.0.256", "1.2.3", "::g", "", 127, "0.0.0.0/0"])
+def test_malformed_bind_is_refused(bind):
+    registry = sandbox_registry()
+    registry["app_http"]["bind"] = bind
+    assert "bind" in kinds(run(registry))
+
+
+def test_privileged_port_for_non_root_user_is_refused():
+    registry = sandbox_registry()
+    report = run(registry, {"app_http": {"port": 81}})
+    assert kinds(report) == ["privileged"]
+    assert registry["app_http"]["user"] in report["messages"][0]
+
+
+@pytest.mark.parametrize("a,b,overlap", [
+    ("0.0.0.0", "127.0.0.1", True),
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.1", "127.0.0.2", False),
+    ("::", "127.0.0.1", True),
+    ("::", "::1", True),
+    ("0.0.0.0", "::1", False),
+    ("::1", "127.0.0.1", False),
+    ("::ffff:127.0.0.1", "127.0.0.1", True),
+    ("10.0.0.1", "0.0.0.0", True),
+])
+def test_bind_overlap(a, b, overlap):
+    assert br.binds_overlap(a, b) is overlap
+    assert br.binds_overlap(b, a) is overlap
+
+
+def test_same_port_different_proto_or_disjoint_binds_is_fine():
+    registry = {
+        "a": {"port": 9000, "proto": "tcp", "bind": "127.0.0.1", "service": "a", "user": "a"},
+        "b": {"port": 9000, "proto": "udp", "bind": "127.0.0.1", "service": "b", "user": "b"},
+        "c": {"port": 9000, "proto": "tcp", "bind": "127.0.0.2", "service": "c", "user": "c"},
+    }
+    assert not run(registry)["failed"]
+
+
+def test_disabled_entries_are_reserved_and_still_collide():
+    registry = sandbox_registry()
+    https = registry["nginx_https"]
+    assert https.get("enabled") is False
+    report = run(registry, {"nginx_status": {"port": https["port"], "bind": "127.0.0.1"}})
+    assert {"nginx_https", "nginx_status"} in [set(p["entries"]) for p in report["problems"]]
+
+
+def test_override_of_unknown_entry_and_bad_shapes_are_refused():
+    report = run(sandbox_registry(), {"app_htp": {"port": 8001}, "app_http": 8001})
+    assert kinds(report) == ["overrides", "overrides"]
+    assert run(None)["failed"] and run(["x"])["failed"]
+    assert run({"x": "80/tcp"})["failed"]
+
+
+def test_unknown_group_name_is_refused():
+    registry = sandbox_registry()
+    registry["app_http"]["groups"] = ["webb"]
+    report = run(registry, known={"berth", "web", "lb"})
+    assert report["failed"] and "webb" in report["messages"][0]
+
+
+def test_all_problems_are_listed_at_once():
+    registry = sandbox_registry()
+    registry["app_http"]["port"] = "50O1"
+    registry["datadog_expvar"]["proto"] = "tpc"
+    registry["datadog_cmd"]["bind"] = "localhost"
+    del registry["nginx_status"]["user"]
+    registry["datadog_apm_debug"]["port"] = registry["datadog_apm_receiver"]["port"]
+    report = run(registry)
+    assert kinds(report) == ["bind", "conflict", "missing", "port", "proto"]
+
+
+def test_identical_registries_are_validated_once_and_hosts_are_aggregated():
+    registry = sandbox_registry()
+    hosts = [{"host": "web%d" % i, "registry": registry, "overrides": {"app_http": {"port": 5001}} if i < 3 else {},
+              "groups": ["berth", "web"], "registry_file": REGISTRY_FILE} for i in range(1000)]
+    hosts += [{"host": "lb%d" % i, "registry": registry, "overrides": {}, "groups": ["berth", "lb"],
+               "registry_file": REGISTRY_FILE} for i in range(100)]
+    report = br.validate_hosts(hosts)
+    assert report["unique"] == 3 and report["hosts"] == 1100
+    [problem] = report["problems"]
+    assert problem["hosts"] == ["web0", "web1", "web2"]
+
+
+# --- property-based tests -------------------------------------------------
+
+ADDRESSES = ["0.0.0.0", "127.0.0.1", "127.0.0.2", "10.1.2.3", "::", "::1", "fe80::1"]
+entry_st = st.fixed_dictionaries({
+    "port": st.integers(min_value=1024, max_value=65535),
+    "proto": st.sampled_from(["tcp", "udp"]),
+    "bind": st.sampled_from(ADDRESSES),
+    "service": st.sampled_from(["nginx", "flask-app", "datadog-agent"]),
+    "user": st.sampled_from(["root", "hbnb", "dd-agent"]),
+})
+names_st = st.lists(st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True), min_size=1, max_size=8, unique=True)
+
+
+def _has_clash(entries):
+    items = list(entries.items())
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            a, b = items[i][1], items[j][1]
+            if a["port"] == b["port"] and a["proto"] == b["proto"] and br.binds_overlap(a["bind"], b["bind"]):
+                return True
+    return False
+
+
+@settings(max_examples=200, deadline=None)
+@given(names_st, st.data())
+def test_generated_valid_registries_pass(names, data):
+    # Distinct ports per entry: valid by construction.
+    ports = data.draw(st.lists(st.integers(1024, 65535), min_size=len(names), max_size=len(names), unique=True))
+    registry = {}
+    for name, port in zip(names, ports):
+        entry = data.draw(entry_st)
+        entry["port"] = port
+        registry[name] = entry
+    assert not run(registry)["failed"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(names_st, st.data())
+def test_generated_conflicting_registries_are_caught(names, data):
+    registry = {name: data.draw(entry_st) for name in names}
+    # Force a clash: a new entry copies another's port/proto and an overlapping bind.
+    victim = data.draw(st.sampled_from(names))
+    clash = dict(registry[victim])
+    clash["bind"] = data.draw(st.sampled_from(
+        [a for a in ADDRESSES if br.binds_overlap(a, registry[victim]["bind"])]))
+    registry["zz_clash"] = clash
+    report = run(registry)
+    conflicts = [set(p["entries"]) for p in report["problems"] if p["kind"] == "conflict"]
+    assert {victim, "zz_clash"} in conflicts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[a-z]{1,6}", fullmatch=True), entry_st, min_size=1, max_size=10))
+def test_validator_agrees_with_a_naive_pairwise_check(registry):
+    report = run(registry)
+    assert report["failed"] == _has_clash(registry)
+
+
+def test_filter_api_still_merges_overrides():
+    import berth_ports as filters
+    registry = sandbox_registry()
+    merged = filters.berth_ports_effective(copy.deepcopy(registry), {"app_http": {"port": 8001}})
+    assert merged["app_http"]["port"] == 8001 and merged["nginx_http"]["enabled"] is True
+    assert filters.berth_port(registry, "datadog_cmd")["port"] == registry["datadog_cmd"]["port"]
+    lb = filters.berth_ports_for_host(registry, {}, ["berth", "lb"])
+    assert "app_http" not in lb and "nginx_http" in lb
+    assert filters.berth_ports_registry_file(os.path.join(ROOT, "inventories", "sandbox")) == REGISTRY_FILE
