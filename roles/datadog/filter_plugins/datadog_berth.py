@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+"""Filters that derive the Datadog agent's configuration from the berth port registry.
+
+``datadog_agent_ports(registry, port_names)``
+    The datadog.yaml settings for every agent listener (ports, bind_host,
+    cmd_host, non-local traffic flags) from the effective registry entries named
+    in ``port_names`` (``datadog_port_names``). Refuses bind addresses the agent
+    cannot express.
+``datadog_host_entries(registry, host_groups)``
+    The enabled registry entries whose ``groups`` include one of the host's
+    groups (or that apply to every host).
+``datadog_checks_config(checks, registry, host_groups, options)``
+    Check name -> conf.yaml content for this host. ``derived`` checks are built
+    from the registry; mappings are passed through; derived checks with nothing
+    to watch on this host are left out (so their file is removed).
+
+``registry`` is always the effective registry (``berth_ports_effective``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+WILDCARDS = ("0.0.0.0", "::", "*", "")
+LOOPBACKS = ("127.0.0.1", "localhost", "::1")
+REGISTRY_HINT = "inventories/<env>/group_vars/all/ports.yml"
+# datadog.yaml settings whose listener the agent always binds to loopback.
+LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
+REQUIRED_KEYS = ("expvar_port", "cmd_port", "dogstatsd_port", "apm_receiver_port",
+                 "apm_debug_port", "process_expvar_port", "process_cmd_port")
+
+
+def _entry(registry, name, key):
+    if name not in registry:
+        raise AnsibleFilterError(
+            "datadog_port_names.%s names '%s', which is not in the port registry (entries: %s); "
+            "add it to berth_ports in %s" % (key, name, ", ".join(sorted(registry)), REGISTRY_HINT))
+    return registry[name]
+
+
+def _local_host(bind):
+    """Address a local client uses to reach a listener bound to ``bind``."""
+    bind = str(bind)
+    if bind in ("0.0.0.0", "*", "", "localhost"):
+        return "127.0.0.1"
+    if bind == "::":
+        return "[::1]"
+    return "[%s]" % bind if ":" in bind else bind
+
+
+def datadog_agent_ports(registry, port_names):
+    if not isinstance(port_names, Mapping):
+        raise AnsibleFilterError("datadog_port_names must be a mapping of datadog.yaml setting to registry entry")
+    missing = [k for k in REQUIRED_KEYS if k not in port_names]
+    if missing:
+        raise AnsibleFilterError("datadog_port_names lacks %s" % ", ".join(missing))
+    entries = {key: _entry(registry, port_names[key], key) for key in REQUIRED_KEYS}
+    for key, entry in entries.items():
+        if key in LOOPBACK_ONLY and str(entry.get("bind")) not in LOOPBACKS:
+            raise AnsibleFilterError(
+                "registry entry %s binds %s, but the agent always binds its %s listener to loopback; "
+                "set bind: 127.0.0.1 in %s" % (port_names[key], entry.get("bind"), key, REGISTRY_HINT))
+        if key not in ("dogstatsd_port", "apm_receiver_port") and not entry.get("enabled", True):
+            raise AnsibleFilterError(
+                "registry entry %s is disabled, but the agent always opens %s; enable it in %s"
+                % (port_names[key], key, REGISTRY_HINT))
+        if entry.get("proto", "tcp") != ("udp" if key == "dogstatsd_port" else "tcp"):
+            raise AnsibleFilterError("registry entry %s has proto %s, the agent's %s is %s"
+                                     % (port_names[key], entry.get("proto"), key,
+                                        "udp" if key == "dogstatsd_port" else "tcp"))
+    cmd_bind = str(entries["cmd_port"]["bind"])
+    if str(entries["process_cmd_port"]["bind"]) != cmd_bind:
+        raise AnsibleFilterError(
+            "registry entries %s and %s must share one bind address (datadog.yaml has one cmd_host)"
+            % (port_names["cmd_port"], port_names["process_cmd_port"]))
+    dsd_bind = str(entries["dogstatsd_port"]["bind"])
+    apm_bind = str(entries["apm_receiver_port"]["bind"])
+    specific = {b for b in (dsd_bind, apm_bind) if b not in WILDCARDS}
+    if len(specific) > 1:
+        raise AnsibleFilterError(
+            "registry entries %s (%s) and %s (%s) must share one bind address (datadog.yaml has one bind_host) "
+            "or bind 0.0.0.0" % (port_names["dogstatsd_port"], dsd_bind, port_names["apm_receiver_port"], apm_bind))
+    return {
+        "bind_host": specific.pop() if specific else "127.0.0.1",
+        "cmd_host": "127.0.0.1" if cmd_bind in WILDCARDS else cmd_bind,
+        "expvar_port": int(entries["expvar_port"]["port"]),
+        "cmd_port": int(entries["cmd_port"]["port"]),
+        "GUI_port": -1,
+        "use_dogstatsd": bool(entries["dogstatsd_port"].get("enabled", True)),
+        "dogstatsd_port": int(entries["dogstatsd_port"]["port"]),
+        "dogstatsd_non_local_traffic": dsd_bind in WILDCARDS,
+        "apm_config": {
+            "enabled": bool(entries["apm_receiver_port"].get("enabled", True)),
+            "receiver_port": int(entries["apm_receiver_port"]["port"]),
+            "apm_non_local_traffic": apm_bind in WILDCARDS,
+            "debug": {"port": int(entries["apm_debug_port"]["port"])},
+        },
+        "process_config": {
+            "expvar_port": int(entries["process_expvar_port"]["port"]),
+            "cmd_port": int(entries["process_cmd_port"]["port"]),
+        },
+    }
+
+
+def datadog_host_entries(registry, host_groups):
+    groups = set(host_groups or [])
+    out = {}
+    for name, entry in registry.items():
+        if not isinstance(entry, Mapping) or not entry.get("enabled", True):
+            continue
+        wanted = entry.get("groups") or []
+        if not wanted or groups.intersection(wanted):
+            out[name] = entry
+    return out
+
+
+def _derived(name, entries, opts):
+    status_name = opts.get("nginx_status_name", "nginx_status")
+    http_name = opts.get("nginx_http_name", "nginx_http")
+    app_name = opts.get("app_name", "app_http")
+    paths = opts.get("http_paths") or ["/"]
+    tags = list(opts.get("tags") or [])
+    if name == "nginx":
+        if status_name not in entries:
+            return None
+        entry = entries[status_name]
+        url = "http://%s:%d%s" % (_local_host(entry["bind"]), int(entry["port"]), opts.get("status_path", "/nginx_status"))
+        return {"init_config": {}, "instances": [{"nginx_status_url": url, "tags": tags + ["berth_port:%s" % status_name]}]}
+    if name == "http_check":
+        instances = []
+        for entry_name, via in ((http_name, "nginx"), (app_name, "app")):
+            if entry_name not in entries:
+                continue
+            entry = entries[entry_name]
+            for path in paths:
+                instances.append({
+                    "name": "%s %s" % (entry_name, path),
+                    "url": "http://%s:%d%s" % (_local_host(entry["bind"]), int(entry["port"]), path),
+                    "timeout": opts.get("http_timeout", 5),
+                    "tags": tags + ["berth_port:%s" % entry_name, "berth_via:%s" % via],
+                })
+        return {"init_config": {}, "instances": instances} if instances else None
+    if name == "tcp_check":
+        instances = [{
+            "name": "berth %s" % entry_name,
+            "host": _local_host(entry["bind"]).strip("[]"),
+            "port": int(entry["port"]),
+            "timeout": opts.get("tcp_timeout", 3),
+            "tags": tags + ["berth_port:%s" % entry_name, "berth_service:%s" % entry.get("service", "")],
+        } for entry_name, entry in sorted(entries.items()) if entry.get("proto", "tcp") == "tcp"]
+        return {"init_config": {}, "instances": instances} if instances else None
+    if name == "process":
+        search = opts.get("process_search") or {}
+        instances = []
+        if http_name in entries or status_name in entries:
+            instances.append({"name": "nginx", "search_string": list(search.get("nginx", ["nginx"])),
+                              "exact_match": False, "tags": tags + ["berth_service:%s" % entries.get(
+                                  http_name, entries.get(status_name, {})).get("service", "nginx")]})
+        if app_name in entries:
+            instances.append({"name": "gunicorn", "search_string": list(search.get("app", ["gunicorn"])),
+                              "exact_match": False, "tags": tags + ["berth_service:%s" % entries[app_name].get("service", "")]})
+        return {"init_config": {}, "instances": instances} if instances else None
+    raise AnsibleFilterError(
+        "datadog_checks.%s is 'derived', but the role derives only nginx, http_check, tcp_check and process; "
+        "give %s a mapping {init_config: ..., instances: [...]}" % (name, name))
+
+
+def datadog_checks_config(checks, registry, host_groups, options=None):
+    if not isinstance(checks, Mapping):
+        raise AnsibleFilterError("datadog_checks must be a mapping of check name to 'derived' or a configuration")
+    entries = datadog_host_entries(registry, host_groups)
+    out = {}
+    for name, value in checks.items():
+        name = str(name)
+        if value == "derived":
+            conf = _derived(name, entries, options or {})
+        elif isinstance(value, Mapping):
+            conf = dict(value)
+        elif value in (None, False, "absent"):
+            conf = None
+        else:
+            raise AnsibleFilterError("datadog_checks.%s must be 'derived', a mapping, or absent" % name)
+        if conf is not None:
+            out[name] = conf
+    return out
+
+
+class FilterModule(object):
+    """Datadog agent configuration derived from the berth port registry."""
+
+    def filters(self):
+        return {
+            "datadog_agent_ports": datadog_agent_ports,
+            "datadog_host_entries": datadog_host_entries,
+            "datadog_checks_config": datadog_checks_config,
+        }
