@@ -1,0 +1,35 @@
+#!/usr/bin/python3
+"""nginx-test-backend: a STAND-IN for the berth Flask app, used only by the
+molecule/nginx scenario so the nginx role can be tested on its own.
+
+It answers like the real app (roles/flask_app): `/` and `/airbnb-onepage/`
+return `Hello HBNB!`, `/health` returns JSON. It listens on the address and
+port given on the command line, which prepare.yml takes from the registry's
+app_http entry.
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "nginx-test-backend"
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        if self.path in ("/", "/airbnb-onepage/"):
+            body, ctype, code = b"Hello HBNB!", "text/html; charset=utf-8", 200
+        elif self.path == "/health":
+            body = json.dumps({"status": "ok", "backend": "nginx-test-backend",
+                               "port": self.server.server_address[1]}).encode()
+            ctype, code = "application/json", 200
+        else:
+            body, ctype, code = b"Not Found", "text/plain", 404
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
