@@ -1,0 +1,52 @@
+"""port-conflict verify: the refused deployment changed nothing on the host.
+
+Expected names come from the inventory the play used (registry entry app_http)
+and from the roles' own defaults, never from constants written here.
+"""
+
+import os
+
+import pytest
+import yaml
+
+ROOT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+import sys  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "roles", "berth_ports", "filter_plugins"))
+from berth_ports import berth_port  # noqa: E402
+
+testinfra_hosts = ["ansible://web"]
+
+
+def role_default(role, name):
+    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as handle:
+        return yaml.safe_load(handle)[name]
+
+
+@pytest.fixture(scope="module")
+def app(host):
+    hv = host.ansible.get_variables()
+    return berth_port(hv["berth_ports"], "app_http", hv.get("berth_ports_overrides") or {})
+
+
+def test_nginx_package_was_not_installed(host):
+    assert not host.package(role_default("nginx", "nginx_package_name")).is_installed
+
+
+def test_app_unit_was_not_created(host, app):
+    unit = app["service"] + ".service"
+    out = host.run("systemctl list-unit-files --no-legend %s", unit)
+    assert unit not in out.stdout
+    assert not host.file("/etc/systemd/system/" + unit).exists
+
+
+def test_agent_config_was_not_written(host):
+    conf = os.path.join(role_default("datadog", "datadog_config_dir"), "datadog.yaml")
+    assert not host.file(conf).exists
+
+
+def test_foreign_listener_still_holds_the_port(host, app):
+    # Nothing stopped or replaced the squatter: the preflight only reads.
+    sock = host.socket("%s://%s:%d" % (app["proto"], app["bind"], app["port"]))
+    assert sock.is_listening
+    assert host.service("port-squatter").is_running
