@@ -5,10 +5,13 @@ molecule/nginx scenario so the nginx role can be tested on its own.
 It answers like the real app (roles/flask_app): `/` and `/airbnb-onepage/`
 return `Hello HBNB!`, `/health` returns JSON. It listens on the address and
 port given on the command line, which prepare.yml takes from the registry's
-app_http entry.
+app_http entry. `/slow` (test-only) answers after a few seconds, so the
+drain test can prove that a reload lets in-flight requests finish.
 """
 import json
+import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -16,11 +19,14 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "nginx-test-backend"
 
     def do_GET(self):  # noqa: N802 (http.server naming)
-        if self.path in ("/", "/airbnb-onepage/"):
+        if self.path == "/slow":
+            time.sleep(3)
+        if self.path in ("/", "/airbnb-onepage/", "/slow"):
             body, ctype, code = b"Hello HBNB!", "text/html; charset=utf-8", 200
         elif self.path == "/health":
             body = json.dumps({"status": "ok", "backend": "nginx-test-backend",
-                               "port": self.server.server_address[1]}).encode()
+                               "port": self.server.server_address[1],
+                               "host": socket.gethostname()}).encode()
             ctype, code = "application/json", 200
         else:
             body, ctype, code = b"Not Found", "text/plain", 404

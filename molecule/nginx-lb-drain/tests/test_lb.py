@@ -1,0 +1,65 @@
+"""Testinfra checks for the load-balancer mode (scenario molecule/nginx-lb-drain).
+
+Run after the side effect drained web1 and put it back: every host of the
+upstream group is in the lb's upstream on its own nginx_http port, none is
+marked down, and the site answers through the lb.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+_spec = importlib.util.spec_from_file_location(
+    "berth_ports", ROOT / "roles/berth_ports/filter_plugins/berth_ports.py"
+)
+berth_ports = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(berth_ports)
+DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
+
+testinfra_hosts = ["ansible://lb?ansible_inventory=" + os.environ["MOLECULE_INVENTORY_FILE"]]
+
+
+def _vars(host):
+    v = dict(DEFAULTS)
+    v.update(host.ansible.get_variables())
+    return v
+
+
+def _upstream(host):
+    v = _vars(host)
+    return host.file(os.path.join(v["nginx_conf_dir"], "berth.d/upstream.conf")).content_string
+
+
+def test_upstream_group_is_web(host):
+    assert _vars(host)["nginx_upstream_group"] in _vars(host)["groups"]
+
+
+def test_every_backend_in_upstream_on_its_http_port(host):
+    v = _vars(host)
+    upstream = _upstream(host)
+    for name in v["groups"][v["nginx_upstream_group"]]:
+        web = host.get_host("ansible://%s?ansible_inventory=%s" % (name, os.environ["MOLECULE_INVENTORY_FILE"]))
+        wv = web.ansible.get_variables()
+        entry = berth_ports.berth_port(wv["berth_ports"], v["nginx_http_port_name"], wv.get("berth_ports_overrides", {}))
+        line = "server %s:%s " % (wv.get("ansible_host", name), entry["port"])
+        assert line in upstream
+        assert " down;" not in [ln for ln in upstream.splitlines() if line in ln][0]
+
+
+def test_drain_state_empty_after_reactivation(host):
+    v = _vars(host)
+    state = json.loads(host.file(v["nginx_drain_state_file"]).content_string)
+    assert state["drained"] == []
+
+
+@pytest.mark.parametrize("route", ["/airbnb-onepage/"])
+def test_site_through_lb(host, route):
+    v = _vars(host)
+    http = berth_ports.berth_port(v["berth_ports"], v["nginx_http_port_name"], v.get("berth_ports_overrides", {}))
+    out = host.check_output("curl -s -o - -w '\\n%%{http_code}' http://127.0.0.1:%s%s", str(http["port"]), route)
+    assert out.rsplit("\n", 1) == ["Hello HBNB!", "200"]
