@@ -69,7 +69,8 @@ demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and route
 .PHONY: validate
 validate: venv ## Offline registry validation of INVENTORY (default: every inventory)
 	@for inv in $(or $(INVENTORY),$(wildcard inventories/*)); do \
-	  echo "=== $$inv"; ansible-playbook -i $$inv playbooks/validate.yml; done
+	  echo "=== $$inv"; vault=; [ -f $$inv/vault-password.txt ] && vault="--vault-password-file $$inv/vault-password.txt"; \
+	  ansible-playbook -i $$inv $$vault playbooks/validate.yml; done
 
 .PHONY: bench
 bench: venv image ## Benchmarks (prints numbers, writes bench/RESULTS.md)
