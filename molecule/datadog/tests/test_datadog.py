@@ -16,6 +16,7 @@ import os
 import pathlib
 import subprocess
 
+import jinja2
 import pytest
 import yaml
 
@@ -46,11 +47,21 @@ WILDCARDS = ("0.0.0.0", "::")
 _VARS = {}
 
 
+def _render(value, context):
+    """Resolve the role defaults that are templates (e.g. another role's variable | default(...))."""
+    if isinstance(value, str) and "{{" in value:
+        return jinja2.Template(value).render(**context)
+    if isinstance(value, list):
+        return [_render(x, context) for x in value]
+    return value
+
+
 def _vars(host):
     """Role defaults overlaid with the host's inventory variables (read once per host)."""
     if host.backend.host not in _VARS:
-        v = dict(DEFAULTS)
-        v.update(host.ansible.get_variables())
+        inventory = host.ansible.get_variables()
+        v = {k: _render(d, inventory) for k, d in DEFAULTS.items()}
+        v.update(inventory)
         _VARS[host.backend.host] = v
     return dict(_VARS[host.backend.host])
 
@@ -252,8 +263,8 @@ def test_check_mode_reports_no_change(host, verbose_check_run):
 def test_agent_listener_on_registry_port(host, setting):
     entry = _datadog_entries(host)[setting]
     flag = "-u" if entry["proto"] == "udp" else "-t"
-    # As the registry's user: the container lacks CAP_SYS_PTRACE, so root's ss cannot
-    # name other users' processes, while the owner can see its own.
+    # Asked as the registry's user: ss names only that user's processes, so an answer at
+    # all proves the owner (and needs no CAP_SYS_PTRACE in the container).
     with host.sudo():
         out = host.run("runuser -u %s -- ss -Hlnp %s 'sport = :%d'" % (entry["user"], flag, entry["port"])).stdout.strip()
     assert out, "nothing listens on %s/%s\n%s" % (entry["port"], entry["proto"], _journal(host, entry["service"]))
@@ -279,7 +290,7 @@ def test_nginx_check_reads_the_status_listener(host):
     entries = _host_entries(host)
     status = entries[v["datadog_nginx_status_port_name"]]
     urls = [i["nginx_status_url"] for i in _check(host, "nginx")["instances"]]
-    assert urls == ["http://%s:%s%s" % (_local(status["bind"]), status["port"], "/nginx_status")]
+    assert urls == ["http://%s:%s%s" % (_local(status["bind"]), status["port"], v["datadog_nginx_status_path"])]
 
 
 def test_http_check_routes_through_nginx_and_app(host):
