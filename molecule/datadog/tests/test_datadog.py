@@ -257,6 +257,21 @@ def test_check_mode_reports_no_change(host, verbose_check_run):
     assert recap and "changed=0" in recap[-1], recap
 
 
+def test_missing_api_key_stops_before_any_change(host):
+    """An empty key fails the preflight with a message naming the host, the variable and the fix."""
+    name = _vars(host)["inventory_hostname"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    cmd = ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], "--limit", name,
+           "-e", json.dumps({"datadog_api_key": ""}), str(SCENARIO / "converge.yml")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "datadog_api_key is empty or undefined for host %s" % name in " ".join(out.split())
+    assert "vault_datadog_api_key" in out and "vault.yml" in out
+    recap = [line for line in out.splitlines() if line.split(" ", 1)[0] == name and "changed=" in line]
+    assert recap and "changed=0" in recap[-1] and "failed=1" in recap[-1], recap
+
+
 # --- listeners -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("setting", sorted(YAML_PATHS))
