@@ -102,3 +102,11 @@ def test_plan_covers_every_host_once_in_stage_order(sizes, serial):
         batch = plan["hosts"][start:start + size]
         start += size
         assert len({plan["stage_of"][h] for h in batch}) == 1
+
+
+def test_limit_keeps_only_limited_hosts_and_skips_empty_stages():
+    plan = rollout.berth_rollout_plan(GROUPS, ["canary", "wave1", "wave2"], [1], limit=["w3", "w5"])
+    assert plan["hosts"] == ["w3", "w5"]
+    assert plan["stages"] == ["wave1", "wave2"]
+    with pytest.raises(AnsibleFilterError, match="--limit matches no host"):
+        rollout.berth_rollout_plan(GROUPS, ["canary"], [1], limit=["w5"])

@@ -65,8 +65,13 @@ def stage_batches(size, serial):
     return batches
 
 
-def berth_rollout_plan(groups, stages, serial, backends=None):
-    """Plan a staged rollout; see the module docstring."""
+def berth_rollout_plan(groups, stages, serial, backends=None, limit=None):
+    """Plan a staged rollout; see the module docstring.
+
+    ``limit`` (the play's hosts after ``--limit``) keeps only those hosts; a stage
+    with none of them left is skipped, not refused.
+    """
+    allowed = None if limit is None else set(limit)
     if not isinstance(groups, Mapping):
         raise AnsibleFilterError("berth_rollout_plan expects the `groups` magic variable")
     errors = []
@@ -97,6 +102,8 @@ def berth_rollout_plan(groups, stages, serial, backends=None):
             continue
         hosts = []
         for host in groups[stage]:
+            if allowed is not None and host not in allowed:
+                continue
             if host in stage_of:
                 errors.append(
                     "host %s is in two rollout stages (%s and %s); a host must belong to exactly one"
@@ -106,6 +113,8 @@ def berth_rollout_plan(groups, stages, serial, backends=None):
             stage_of[host] = stage
             hosts.append(host)
         if not hosts:
+            if allowed is not None and groups[stage]:
+                continue
             errors.append("rollout stage '%s' has no hosts; remove it from rollout_stages or add hosts" % stage)
             continue
         stage_hosts[stage] = hosts
@@ -126,6 +135,8 @@ def berth_rollout_plan(groups, stages, serial, backends=None):
                 )
                 break
 
+    if not errors and not order:
+        errors.append("no host to roll out to: --limit matches no host of rollout_stages %s" % ", ".join(stages))
     if errors:
         raise AnsibleFilterError("rollout plan refused:\n  - " + "\n  - ".join(errors))
     return {

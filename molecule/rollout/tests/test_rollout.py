@@ -1,0 +1,57 @@
+"""After the side effect: v2 everywhere, the failed v3 canary rolled back to v2 and drained.
+
+Expected values come from the inventory the plays used (registry, groups); the
+release ids are the ones the side effect rolled out.
+"""
+
+import json
+import os
+
+import pytest
+import testinfra.utils.ansible_runner
+
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+WEB = RUNNER.get_hosts("web")
+CANARY = RUNNER.get_hosts("canary")
+LB = RUNNER.get_hosts("lb")
+
+
+def _port(host, name):
+    registry = host.ansible.get_variables()["berth_ports"]
+    return registry[name]["port"]
+
+
+@pytest.mark.parametrize("name", WEB)
+def test_every_web_host_serves_v2_through_its_nginx(name):
+    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    port = _port(host, "nginx_http")
+    out = host.check_output("curl -fsS http://127.0.0.1:%d/health", port)
+    assert json.loads(out)["release"] == "v2"
+    assert host.check_output("curl -fsS http://127.0.0.1:%d/airbnb-onepage/", port) == "Hello HBNB!"
+
+
+@pytest.mark.parametrize("name", WEB)
+def test_v3_was_built_only_on_the_canary(name):
+    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    current = host.file("/srv/hbnb/current").linked_to
+    assert current.endswith("/v2")
+    assert host.file("/srv/hbnb/releases/v3").exists == (name in CANARY)
+
+
+@pytest.mark.parametrize("name", LB)
+def test_canary_left_drained_and_waves_active(name):
+    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    drained = json.loads(host.file("/etc/nginx/berth-drained.json").content_string)["drained"]
+    assert sorted(drained) == sorted(CANARY)
+    upstream = host.file("/etc/nginx/berth.d/upstream.conf").content_string
+    for web in WEB:
+        line = next(l for l in upstream.splitlines() if l.strip().startswith("server %s:" % web))
+        assert line.rstrip(";").endswith(" down") == (web in CANARY), line
+
+
+@pytest.mark.parametrize("name", LB)
+def test_load_balancer_serves_the_route(name):
+    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    port = _port(host, "nginx_http")
+    for _ in range(6):
+        assert host.check_output("curl -fsS http://127.0.0.1:%d/airbnb-onepage/", port) == "Hello HBNB!"
