@@ -107,6 +107,8 @@ class ActionModule(ActionBase):
         result["hostvars_read"] = len(var_cache)
         result["hosts_checked"] = report["hosts"]
         result["registries_validated"] = report["unique"]
+        if report["warnings"]:
+            result["warnings"] = ["port registry: " + w for w in report["warnings"]]
         if report["failed"]:
             result["failed"] = True
             result["msg"] = "port registry: %d problem(s) on %d host(s):\n%s" % (

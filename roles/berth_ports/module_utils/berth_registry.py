@@ -19,6 +19,10 @@ Rules (each broken rule is one :class:`Problem`; all of them are collected):
   ``::`` overlaps every address (dual-stack), 127.0.0.1 and 127.0.0.2 do not.
   Disabled entries (``enabled: false``) are *reserved*: they take part in the
   conflict check, so enabling one later can never collide.
+
+Warnings (never fail): an enabled entry of a service other than Nginx
+(``PUBLIC_SERVICES``) that binds a non-loopback address on a host is exposed to
+the network; the inventory may mean it, so it is reported, not refused.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from collections.abc import Mapping
 REQUIRED_KEYS = ("port", "proto", "bind", "service", "user")
 PROTOS = ("tcp", "udp")
 DEFAULT_REGISTRY_FILE = "inventories/<env>/group_vars/all/ports.yml"
+# Services meant to face the network; any other non-loopback listener is warned about.
+PUBLIC_SERVICES = ("nginx",)
 
 
 class Problem(object):
@@ -242,6 +248,26 @@ def check_entries(entries, overridden=frozenset(), host_groups=None, known_group
     return problems
 
 
+def exposure_warnings(entries, overridden=frozenset(), host_groups=None):
+    """Problems (kind ``exposed``) for enabled non-Nginx entries bound to a non-loopback address."""
+    warnings = []
+    for name in sorted(entries):
+        entry = entries[name]
+        if not isinstance(entry, Mapping) or entry.get("enabled", True) is False:
+            continue
+        if host_groups is not None and not applies(entry, host_groups):
+            continue
+        addr = parse_address(entry.get("bind"))
+        if addr is None or addr.is_loopback or entry.get("service") in PUBLIC_SERVICES:
+            continue
+        warnings.append(Problem(
+            "exposed", (name,), "%s/%s" % (entry.get("port"), entry.get("proto")),
+            "%s (service %s) listens on %s, reachable from the network; only Nginx should be"
+            % (name, entry.get("service"), entry.get("bind")),
+            "if not intended, set bind: 127.0.0.1 in " + _fix_for(name, overridden)))
+    return warnings
+
+
 def canonical_key(entries, overridden, applicable, registry_file):
     """A hashable key: hosts with the same key get the same validation result."""
     return json.dumps([entries, sorted(overridden), sorted(applicable), registry_file],
@@ -254,10 +280,12 @@ def validate_hosts(hosts, known_groups=None, max_hosts_shown=5):
     ``hosts``: iterable of dicts with keys ``host``, ``registry``, ``overrides``,
     ``groups`` (the host's group names) and ``registry_file``.
     Returns a dict: ``failed``, ``problems`` (list of dicts), ``messages``
-    (one line per problem), ``hosts`` (count) and ``unique`` (registries validated).
+    (one line per problem), ``warnings`` (one line per exposed entry, never failing),
+    ``hosts`` (count) and ``unique`` (registries validated).
     """
     cache = {}
     found = {}  # problem key -> (Problem, [hosts])
+    warned = {}  # same, for exposure warnings
     count = 0
     for item in hosts:
         count += 1
@@ -269,21 +297,29 @@ def validate_hosts(hosts, known_groups=None, max_hosts_shown=5):
             [p.key() for p in merge_problems])
         result = cache.get(key)
         if result is None:
-            result = merge_problems + check_entries(entries, overridden, host_groups, known_groups)
-            for p in result:
+            result = (merge_problems + check_entries(entries, overridden, host_groups, known_groups),
+                      exposure_warnings(entries, overridden, host_groups))
+            for p in result[0] + result[1]:
                 p.fix = p.fix.replace("{registry_file}", registry_file)
             cache[key] = result
-        for p in result:
+        for p in result[0]:
             found.setdefault(p.key(), (p, []))[1].append(item["host"])
-    problems = []
-    messages = []
-    for p, phosts in sorted(found.values(), key=lambda v: (v[0].where == "", v[0].where, v[0].names, v[0].kind)):
-        shown = ", ".join(phosts[:max_hosts_shown])
-        if len(phosts) > max_hosts_shown:
-            shown += " (+%d more)" % (len(phosts) - max_hosts_shown)
-        label = "host" if len(phosts) == 1 else "hosts"
-        messages.append("[%s] %s on %s %s; fix: %s" % (p.kind, p.text, label, shown, p.fix))
-        problems.append({"kind": p.kind, "entries": list(p.names), "where": p.where, "text": p.text,
+        for p in result[1]:
+            warned.setdefault(p.key(), (p, []))[1].append(item["host"])
+
+    def lines(table):
+        out, rows = [], []
+        for p, phosts in sorted(table.values(), key=lambda v: (v[0].where == "", v[0].where, v[0].names, v[0].kind)):
+            shown = ", ".join(phosts[:max_hosts_shown])
+            if len(phosts) > max_hosts_shown:
+                shown += " (+%d more)" % (len(phosts) - max_hosts_shown)
+            label = "host" if len(phosts) == 1 else "hosts"
+            out.append("[%s] %s on %s %s; fix: %s" % (p.kind, p.text, label, shown, p.fix))
+            rows.append({"kind": p.kind, "entries": list(p.names), "where": p.where, "text": p.text,
                          "fix": p.fix, "hosts": phosts})
+        return out, rows
+
+    messages, problems = lines(found)
+    warnings, _ = lines(warned)
     return {"failed": bool(problems), "problems": problems, "messages": messages,
-            "hosts": count, "unique": len(cache)}
+            "warnings": warnings, "hosts": count, "unique": len(cache)}
