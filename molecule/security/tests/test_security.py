@@ -203,35 +203,49 @@ def test_no_scenario_run_printed_a_secret():
             assert value not in text, "%s printed in %s" % (name, log.name)
 
 
-def _grep_host(host, command):
-    """Run `command` with PATTERNS = a root-only file of the secrets, copied in with `docker cp`
-    (never on any command line, not even the test's own)."""
-    patterns = "/root/.berth-secret-patterns"
+def _written_files(host):
+    """Files berth's runs added or changed: `docker diff` against the image, plus the tmpfs mounts
+    (/run, /tmp) that docker diff does not see. The base image's own files are left out on
+    purpose: the sandbox dummy API key (0123456789abcdef twice) occurs in binaries such as
+    libcryptsetup, which no berth run wrote."""
+    diff = subprocess.run(["docker", "diff", host.backend.host], check=True, capture_output=True, text=True).stdout
+    paths = [line[2:] for line in diff.splitlines() if line[:2] in ("A ", "C ")]
+    return [p for p in paths if not p.startswith(("/proc/", "/sys/", "/dev/"))]
+
+
+def _grep_host(host, find_filter):
+    """grep -lF the secrets in the written files that pass `find_filter` (find(1) tests).
+    The patterns reach the host by `docker cp` into a root-only file: no command line holds them."""
+    patterns, listing = "/root/.berth-secret-patterns", "/root/.berth-written-files"
     local = EPHEMERAL / "secret-patterns"
     fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(_secrets().values()) + "\n")
+    local_list = EPHEMERAL / "written-files"
+    local_list.write_text("\n".join(_written_files(host)) + "\n")
     try:
-        subprocess.run(["docker", "cp", str(local), "%s:%s" % (host.backend.host, patterns)], check=True)
+        for src, dst in ((local, patterns), (local_list, listing)):
+            subprocess.run(["docker", "cp", str(src), "%s:%s" % (host.backend.host, dst)], check=True)
     finally:
         local.unlink()
+    command = ("{ cat %s; find /run /tmp -xdev -type f; } | grep -v '^/root/.berth-' "
+               "| xargs -d '\\n' -I{} find {} -maxdepth 0 -type f %s -print0 2>/dev/null "
+               "| xargs -0 -r grep -lF -f %s 2>/dev/null; true" % (listing, find_filter, patterns))
     with host.sudo():
         try:
-            return host.run(command.replace("PATTERNS", patterns))
+            return host.run(command)
         finally:
-            host.run("rm -f %s" % patterns)
+            host.run("rm -f %s %s" % (patterns, listing))
 
 
 def test_secrets_in_no_world_readable_file(host):
-    res = _grep_host(host, "find / -xdev -type f -perm -o+r -not -path '/proc/*' -print0 "
-                           "| xargs -0 grep -lF -f PATTERNS 2>/dev/null; true")
+    res = _grep_host(host, "-perm -o+r")
     assert res.stdout.strip() == "", "world-readable files holding a secret: " + res.stdout
 
 
 def test_secrets_only_in_their_destination_files(host):
-    """Among all files (any mode), the secrets are only in datadog.yaml and the app's env file."""
-    res = _grep_host(host, "find / -xdev -type f -not -path '/proc/*' -not -path '/root/.berth-secret-patterns' "
-                           "-print0 | xargs -0 grep -lF -f PATTERNS 2>/dev/null; true")
+    """Among all files berth wrote (any mode), the secrets are only in datadog.yaml and the app's env file."""
+    res = _grep_host(host, "")
     files = sorted(res.stdout.split())
     v = _vars(host)
     conf_dir = str(v.get("flask_app_conf_dir", FLASK_DEFAULTS["flask_app_conf_dir"])).replace(
@@ -244,9 +258,27 @@ def test_secrets_only_in_their_destination_files(host):
             assert not (f.mode & 0o004), "%s is world-readable" % path
 
 
+def _grep_cmdlines(host):
+    """Count /proc/*/cmdline lines holding a secret (patterns copied in as for _grep_host)."""
+    patterns = "/root/.berth-secret-patterns"
+    local = EPHEMERAL / "secret-patterns"
+    fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(_secrets().values()) + "\n")
+    try:
+        subprocess.run(["docker", "cp", str(local), "%s:%s" % (host.backend.host, patterns)], check=True)
+    finally:
+        local.unlink()
+    with host.sudo():
+        try:
+            return host.run("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done "
+                            "| grep -cF -f %s; true" % patterns)
+        finally:
+            host.run("rm -f %s" % patterns)
+
+
 def test_secrets_in_no_process_command_line(host):
-    res = _grep_host(host, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done "
-                           "| grep -cF -f PATTERNS; true")
+    res = _grep_cmdlines(host)
     assert res.stdout.strip() in ("", "0"), "a process command line holds a secret"
 
 
