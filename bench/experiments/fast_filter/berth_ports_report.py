@@ -1,0 +1,1 @@
+../../../roles/berth_ports/filter_plugins/berth_ports_report.py

@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# berth benchmarks (issue 8): prints numbers and writes bench/RESULTS.md.
+#   make bench                                   # everything
+#   BENCH_ONLY="converge rerun" make bench        # a subset of: converge rerun scale validate rollout
+#   BENCH_PAIRS=1 BENCH_SIZES="1 5" make bench    # fewer floor/berth pairs, smaller fleets
+#   BENCH_VALIDATE_SIZES="100 1000" make bench
+#   BENCH_APT_SEED=0 make bench                   # no shared apt packages + lists seed (default 1)
+#   BENCH_PIP_CACHE=0 BENCH_PIPELINING=0 make bench   # no shared pip cache; pipelining as ansible.cfg has it
+# Every container it starts is labelled berth.owner=bench and berth.bench.run=<run id>,
+# sits on its own network berth-bench-<run id>, and is removed on exit (trap). Nothing
+# outside those containers is contacted.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+
+BENCH_ONLY=${BENCH_ONLY:-converge rerun scale validate rollout}
+BENCH_PAIRS=${BENCH_PAIRS:-3}
+BENCH_SIZES=${BENCH_SIZES:-1 5 10 20}
+BENCH_VALIDATE_SIZES=${BENCH_VALIDATE_SIZES:-100 1000 10000}
+BENCH_APT_SEED=${BENCH_APT_SEED:-1}
+BENCH_PROFILE=${BENCH_PROFILE:-1}
+# A pip cache shared by every bench host (floor and berth alike): bench/out/pip-cache
+# bind-mounted as root's pip cache. 0 = each host downloads the wheels itself.
+BENCH_PIP_CACHE=${BENCH_PIP_CACHE:-1}
+# Experiment: 1 = run every playbook from a copy of the project (bench/out/tree-<run>) whose
+# roles/berth_ports/filter_plugins/berth_ports.py is bench/experiments/fast_filter/berth_ports.py
+# (no deepcopy of lazy containers; see README.md). A copy, because ANSIBLE_FILTER_PLUGINS does
+# not win over the role's own filter_plugins once the berth_ports role is loaded.
+BENCH_FAST_FILTER=${BENCH_FAST_FILTER:-0}
+BENCH_RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
+# Pipelining for the docker connection: ansible.cfg sets it under [ssh_connection] only,
+# which the community.docker.docker plugin does not read (ansible-config: ANSIBLE_PIPELINING
+# = False). 1 = one `docker exec` per task instead of ~6; 0 = as ansible.cfg has it.
+BENCH_PIPELINING=${BENCH_PIPELINING:-1}
+IMAGE=${BENCH_IMAGE:-berth-debian12-systemd:latest}
+RUN_ID=$(date +%H%M%S)$$
+RUN_ID=${RUN_ID:0:10}
+NET=berth-bench-$RUN_ID
+LOGS="$OUT/logs-$RUN_ID"
+mkdir -p "$LOGS"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+# Bench hosts get their own fact cache (hosts are new each run; never the sandbox's cache).
+export ANSIBLE_CACHE_PLUGIN_CONNECTION="$OUT/facts-$RUN_ID"
+# profile_tasks: per-task times in every log (what dominates); BENCH_PROFILE=0 to turn off.
+[ "$BENCH_PROFILE" = 1 ] && export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
+if [ "$BENCH_PIPELINING" = 1 ]; then export ANSIBLE_PIPELINING=True; else export ANSIBLE_PIPELINING=False; fi
+if [ "$BENCH_FAST_FILTER" = 1 ]; then
+  TREE="$OUT/tree-$RUN_ID"; mkdir -p "$TREE"
+  for f in "$ROOT"/* "$ROOT"/.config; do
+    case "${f##*/}" in roles|playbooks|site.yml|ansible.cfg) cp -a "$f" "$TREE/" ;; *) ln -s "$f" "$TREE/${f##*/}" ;; esac
+  done
+  cp "$ROOT/bench/experiments/fast_filter/berth_ports.py" "$TREE/roles/berth_ports/filter_plugins/berth_ports.py"
+  export ANSIBLE_CONFIG="$TREE/ansible.cfg"
+  cd "$TREE"
+fi
+export ANSIBLE_VAULT_PASSWORD_FILE="$ROOT/inventories/sandbox/vault-password.txt"
+
+PIP_CACHE_ARGS=()
+if [ "$BENCH_PIP_CACHE" = 1 ]; then
+  mkdir -p "$OUT/pip-cache"; PIP_CACHE_ARGS=(-v "$OUT/pip-cache:/root/.cache/pip")
+fi
+declare -A R    # results: key -> value
+RESULT_LINES=()
+
+say() { printf '%s\n' "$*" | tee -a "$LOGS/summary.txt"; }
+want() { [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) printf "%.1f", v[(NR+1)/2]; else printf "%.1f", (v[NR/2]+v[NR/2+1])/2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+
+cleanup() {
+  local ids
+  ids=$(docker ps -aq --filter "label=berth.bench.run=$RUN_ID" 2>/dev/null || true)
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+  docker network rm "$NET" >/dev/null 2>&1 || true
+  rm -rf "$OUT/facts-$RUN_ID" "$OUT/tree-$RUN_ID"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- containers: the settings of playbooks/sandbox.yml ---------------------------------
+start_hosts() {   # start_hosts NAME...  (in parallel, then wait for systemd on each)
+  local n
+  docker network inspect "$NET" >/dev/null 2>&1 ||
+    docker network create --label berth.owner=bench --label "berth.bench.run=$RUN_ID" "$NET" >/dev/null
+  for n in "$@"; do
+    docker run -d --name "$n" --hostname "$n" --network "$NET" \
+      --label berth.owner=bench --label "berth.bench.run=$RUN_ID" \
+      --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
+      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+      --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+      --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
+      "${PIP_CACHE_ARGS[@]}" \
+      "$IMAGE" /lib/systemd/systemd >/dev/null &
+  done
+  wait
+  for n in "$@"; do
+    local state="" try
+    # Right after `docker run` systemd may not answer yet ("offline"/no bus): retry for 60 s.
+    for try in $(seq 1 120); do
+      state=$(docker exec "$n" systemctl is-system-running --wait 2>/dev/null || true)
+      [[ "$state" == running || "$state" == degraded ]] && break
+      sleep 0.5
+    done
+    [[ "$state" == running || "$state" == degraded ]] || { echo "bench: $n did not boot ($state)" >&2; exit 1; }
+  done
+  if [ "$BENCH_APT_SEED" = 1 ] && [ -d "$OUT/apt-seed" ]; then
+    for n in "$@"; do
+      { docker cp "$OUT/apt-seed/archives/." "$n:/var/cache/apt/archives/" >/dev/null &&
+        docker cp "$OUT/apt-seed/lists/." "$n:/var/lib/apt/lists/" >/dev/null; } &
+    done
+    wait
+  fi
+}
+remove_hosts() { docker rm -f "$@" >/dev/null 2>&1 || true; }
+
+# --- inventories: sandbox group_vars, bench hosts ---------------------------------------
+write_inventory() {   # write_inventory DIR "web hosts" "lb hosts"
+  local dir=$1 web=$2 lb=${3:-} h i=0
+  rm -rf "$dir"; mkdir -p "$dir"
+  ln -s "$ROOT/inventories/sandbox/group_vars" "$dir/group_vars"
+  {
+    echo "all:"
+    echo "  vars: {ansible_connection: community.docker.docker, ansible_python_interpreter: /usr/bin/python3}"
+    echo "  children:"
+    echo "    berth:"
+    echo "      children:"
+    echo "        lb:"
+    echo "          hosts:"
+    for h in $lb; do echo "            $h:"; done
+    echo "        web:"
+    echo "          children:"
+    echo "            canary:"
+    echo "              hosts:"
+    for h in $web; do [ $i -eq 0 ] && echo "                $h:"; i=$((i+1)); done
+    echo "            wave1:"
+    echo "              hosts:"
+    i=0; for h in $web; do [ $i -gt 0 ] && echo "                $h:"; i=$((i+1)); done
+  } >"$dir/hosts.yml"
+}
+
+# Runs ansible-playbook, logs to $LOGS/<tag>.log, sets LAST_SECS; fails loudly on error.
+play() {   # play TAG INVENTORY PLAYBOOK [ARGS...]
+  local tag=$1 inv=$2 pb=$3; shift 3
+  local t0 rc=0
+  t0=$(now)
+  ansible-playbook -i "$inv" "$pb" "$@" >"$LOGS/$tag.log" 2>&1 || rc=$?
+  LAST_SECS=$(secs "$t0" "$(now)")
+  if [ $rc -ne 0 ]; then
+    echo "bench: $pb failed ($tag), log $LOGS/$tag.log:" >&2; tail -40 "$LOGS/$tag.log" >&2; exit 1
+  fi
+}
+recap_changed() { awk '/PLAY RECAP/{r=1} r && /changed=/{for(i=1;i<=NF;i++) if ($i ~ /^changed=/){split($i,a,"="); s+=a[2]}} END{print s+0}' "$1"; }
+mirror() {   # mirror TAG INVENTORY: the stand-in datadog mirror onto every host (timed apart)
+  play "$1-mirror" "$2" molecule/resources/datadog-standin-mirror.yml
+}
+top_tasks() {   # top_tasks LOG N: slowest tasks from profile_tasks
+  grep -E '^[A-Za-z].* -+ [0-9.]+s$' "$1" | awk -F' -+ ' '{print $NF"\t"$1}' | sort -rg | head -"${2:-8}"
+}
+
+run_floor() {   # run_floor NAME -> LAST_SECS (cp + script, after boot)
+  local n=$1 t0
+  start_hosts "$n"
+  t0=$(now)
+  docker exec "$n" mkdir -p /opt/bench /srv/datadog-standin-mirror
+  docker cp bench/floor.sh "$n:/opt/bench/floor.sh" >/dev/null
+  docker cp roles/flask_app/files/hbnb "$n:/opt/bench/hbnb" >/dev/null
+  docker cp "$STANDIN_REPO/." "$n:/srv/datadog-standin-mirror/" >/dev/null
+  docker exec "$n" bash /opt/bench/floor.sh /opt/bench/hbnb /srv/datadog-standin-mirror >"$LOGS/$n.log" 2>&1 ||
+    { echo "bench: floor failed on $n" >&2; cat "$LOGS/$n.log" >&2; exit 1; }
+  LAST_SECS=$(secs "$t0" "$(now)")
+}
+
+# --- preparation: the stand-in repository; the apt package seed ------------------------
+STANDIN_REPO=$(python3 tools/datadog-standin-repo.py --out "$ROOT/.cache/datadog-standin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["repo"])')
+
+say "# berth bench run $RUN_ID  $(date -u +%FT%TZ)"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+say "options: pairs=$BENCH_PAIRS sizes='$BENCH_SIZES' apt_seed=$BENCH_APT_SEED pip_cache=$BENCH_PIP_CACHE pipelining=$BENCH_PIPELINING only='$BENCH_ONLY'"
+
+if [ "$BENCH_APT_SEED" = 1 ] && [ ! -d "$OUT/apt-seed" ] && { want converge || want scale || want rollout; }; then
+  # One untimed floor run; its downloaded .debs become the package cache every bench host
+  # (floor and berth alike) starts with: the "local apt cache shared by test hosts".
+  say "seeding the shared apt package cache (untimed floor run)..."
+  run_floor "bench-$RUN_ID-seed"
+  rm -rf "$OUT/apt-seed.tmp"; mkdir -p "$OUT/apt-seed.tmp/archives" "$OUT/apt-seed.tmp/lists"
+  docker cp "bench-$RUN_ID-seed:/var/cache/apt/archives/." "$OUT/apt-seed.tmp/archives/" >/dev/null
+  docker cp "bench-$RUN_ID-seed:/var/lib/apt/lists/." "$OUT/apt-seed.tmp/lists/" >/dev/null
+  # Only Debian's own packages and lists: the stand-in repository is installed by each run.
+  rm -rf "$OUT/apt-seed.tmp"/*/partial "$OUT/apt-seed.tmp"/*/lock "$OUT/apt-seed.tmp"/archives/datadog-agent_* \
+    "$OUT/apt-seed.tmp"/lists/*datadog-standin*
+  mv "$OUT/apt-seed.tmp" "$OUT/apt-seed"
+  remove_hosts "bench-$RUN_ID-seed"
+  say "apt seed: $(ls "$OUT/apt-seed/archives"/*.deb | wc -l) packages + Debian package lists, $(du -sh "$OUT/apt-seed" | cut -f1)"
+fi
+
+# --- 1-3: floor vs fresh converge, alternating; idempotent re-run ------------------------
+if want converge || want rerun; then
+  floors=() berths=() mirrors=() reruns=()
+  pairs=$BENCH_PAIRS; want converge || pairs=1
+  for p in $(seq 1 "$pairs"); do
+    if want converge; then
+      run_floor "bench-$RUN_ID-floor$p"; floors+=("$LAST_SECS")
+      say "pair $p: floor ${LAST_SECS}s"
+      remove_hosts "bench-$RUN_ID-floor$p"
+    fi
+    h="bench-$RUN_ID-b$p"
+    start_hosts "$h"
+    write_inventory "$OUT/inv-$h" "$h"
+    mirror "$h" "$OUT/inv-$h"; mirrors+=("$LAST_SECS")
+    play "$h-converge" "$OUT/inv-$h" site.yml
+    berths+=("$LAST_SECS")
+    say "pair $p: berth fresh converge ${LAST_SECS}s (mirror copy ${mirrors[-1]}s, excluded)"
+    if want rerun; then
+      play "$h-rerun" "$OUT/inv-$h" site.yml
+      c=$(recap_changed "$LOGS/$h-rerun.log")
+      reruns+=("$LAST_SECS")
+      say "pair $p: berth re-run ${LAST_SECS}s changed=$c"
+      if [ "$c" != 0 ]; then
+        echo "bench: FAILED: the second site.yml run reported changed=$c (must be 0); log $LOGS/$h-rerun.log" >&2
+        grep -E '^changed:' "$LOGS/$h-rerun.log" >&2 || true
+        exit 1
+      fi
+    fi
+    remove_hosts "$h"
+  done
+  if want converge; then
+    R[floor]=$(median "${floors[@]}"); R[berth]=$(median "${berths[@]}")
+    R[floor_all]="${floors[*]}"; R[berth_all]="${berths[*]}"; R[mirror]=$(median "${mirrors[@]}")
+    R[ratio]=$(ratio "${R[berth]}" "${R[floor]}")
+    say "floor median ${R[floor]}s [${R[floor_all]}]; berth fresh converge median ${R[berth]}s [${R[berth_all]}]; ratio ${R[ratio]}x (target <= 2x)"
+  fi
+  if want rerun; then
+    R[rerun]=$(median "${reruns[@]}"); R[rerun_all]="${reruns[*]}"
+    say "idempotent re-run median ${R[rerun]}s [${R[rerun_all]}], changed=0 asserted (target <= 5s)"
+  fi
+fi
+
+# --- 4: fleet scale ----------------------------------------------------------------------
+if want scale; then
+  for n in $BENCH_SIZES; do
+    hosts=(); for i in $(seq 1 "$n"); do hosts+=("bench-$RUN_ID-s$n-$i"); done
+    t0=$(now); start_hosts "${hosts[@]}"; boot=$(secs "$t0" "$(now)")
+    inv="$OUT/inv-$RUN_ID-s$n"; write_inventory "$inv" "${hosts[*]}"
+    mirror "s$n" "$inv"; m=$LAST_SECS
+    forks=$(( n > 25 ? n : 25 ))
+    play "s$n-converge" "$inv" site.yml --forks "$forks"
+    R[scale_$n]=$LAST_SECS
+    say "scale $n host(s): site.yml ${LAST_SECS}s (boot ${boot}s, mirror copy ${m}s, both excluded; forks $forks)"
+    top_tasks "$LOGS/s$n-converge.log" 6 | sed 's/^/    /' | tee -a "$LOGS/summary.txt"
+    remove_hosts "${hosts[@]}"
+  done
+  first=${BENCH_SIZES%% *}
+  for n in $BENCH_SIZES; do
+    R[scale_ratio_$n]=$(ratio "${R[scale_$n]}" "${R[scale_$first]}")
+  done
+fi
+
+# --- 5: offline validation ---------------------------------------------------------------
+if want validate; then
+  # shellcheck disable=SC2086
+  ANSIBLE_CALLBACKS_ENABLED= python3 bench/validate_scale.py --sizes $BENCH_VALIDATE_SIZES | tee "$LOGS/validate.md"
+  R[validate_table]=$(cat "$LOGS/validate.md")
+fi
+
+# --- 6: rollout overhead -----------------------------------------------------------------
+if want rollout; then
+  lb="bench-$RUN_ID-lb"; w1="bench-$RUN_ID-web1"; w2="bench-$RUN_ID-web2"
+  start_hosts "$lb" "$w1" "$w2"
+  inv="$OUT/inv-$RUN_ID-rollout"; write_inventory "$inv" "$w1 $w2" "$lb"
+  mirror rollout "$inv"
+  play rollout-converge "$inv" site.yml -e flask_app_release=r0
+  say "rollout setup (1 lb + 2 web): site.yml ${LAST_SECS}s"
+  plain=() staged=()
+  for k in 1 2; do
+    play "rollout-plain$k" "$inv" playbooks/web.yml --tags flask_app -e "flask_app_release=p$k"
+    plain+=("$LAST_SECS")
+    play "rollout-staged$k" "$inv" playbooks/rollout.yml -e "flask_app_release=s$k"
+    staged+=("$LAST_SECS")
+    say "rollout round $k: plain deploy (web.yml --tags flask_app) ${plain[-1]}s, staged rollout (rollout.yml) ${staged[-1]}s"
+  done
+  R[plain]=$(median "${plain[@]}"); R[staged]=$(median "${staged[@]}")
+  R[per_host]=$(awk -v s="${R[staged]}" -v p="${R[plain]}" 'BEGIN{printf "%.1f", (s-p)/2}')
+  say "rollout: plain ${R[plain]}s, staged ${R[staged]}s for 2 web hosts -> overhead ${R[per_host]}s per host"
+  remove_hosts "$lb" "$w1" "$w2"
+fi
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+say "load at end: $LOAD_END"
+
+# --- bench/RESULTS.md: the latest results ------------------------------------------------
+target() {   # target VALUE LIMIT -> "met" / "missed by X"
+  awk -v v="$1" -v l="$2" 'BEGIN{ if (v=="" ) print "not run"; else if (v+0 <= l+0) print "met"; else printf "missed by %.2f (%.0f%%)", v-l, (v-l)*100/l }'
+}
+{
+  echo "# berth benchmark results"
+  echo
+  echo "Written by \`make bench\` (bench/run.sh); every number below comes from the run named here."
+  echo "Methodology, what dominates and what was done about it: [README.md](README.md)."
+  echo
+  echo "- run: \`$RUN_ID\`, $(date -u +%FT%TZ)"
+  echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
+  echo "- load average at start / end: $LOAD_START / $LOAD_END (other Molecule runs shared the 2 cores)"
+  echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING, berth_ports filter $( [ "$BENCH_FAST_FILTER" = 1 ] && echo "EXPERIMENT bench/experiments/fast_filter" || echo "as shipped")"
+  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING BENCH_FAST_FILTER=$BENCH_FAST_FILTER make bench\`"
+  echo
+  echo "| measure | result | target | status |"
+  echo "|---|---:|---:|---|"
+  if want converge; then
+    echo "| floor (plain shell, same work), median of $BENCH_PAIRS | ${R[floor]} s (${R[floor_all]}) | | |"
+    echo "| berth fresh converge (site.yml), median of $BENCH_PAIRS | ${R[berth]} s (${R[berth_all]}) | | |"
+    echo "| ratio berth / floor | ${R[ratio]}x | <= 2x | $(target "${R[ratio]}" 2) |"
+    echo "| stand-in mirror copy before converge (excluded above) | ${R[mirror]} s | | |"
+  fi
+  if want rerun; then
+    echo "| idempotent re-run, changed=0 asserted | ${R[rerun]} s (${R[rerun_all]}) | <= 5 s | $(target "${R[rerun]}" 5) |"
+  fi
+  if want scale; then
+    for n in $BENCH_SIZES; do
+      if [ "$n" = 20 ]; then t="<= 3x"; st=$(target "${R[scale_ratio_$n]}" 3); else t=""; st=""; fi
+      echo "| fleet: $n host(s) fresh site.yml | ${R[scale_$n]} s, ${R[scale_ratio_$n]}x of ${BENCH_SIZES%% *} | $t | $st |"
+    done
+  fi
+  if want rollout; then
+    echo "| plain deploy, web.yml --tags flask_app, 2 web hosts (median of 2) | ${R[plain]} s | | |"
+    echo "| staged rollout, rollout.yml, 1 lb + 2 web (median of 2) | ${R[staged]} s | | |"
+    echo "| rollout overhead per web host | ${R[per_host]} s | | |"
+  fi
+  if want validate; then
+    echo
+    echo "## Offline validation (bench/validate_scale.py; target: 10,000 hosts <= 5 s for validate.yml)"
+    echo
+    echo "${R[validate_table]}"
+  fi
+  echo
+  echo "## Run log"
+  echo
+  echo '```'
+  cat "$LOGS/summary.txt"
+  echo '```'
+} >"$ROOT/$BENCH_RESULTS"
+echo "wrote $BENCH_RESULTS (logs: ${LOGS#"$ROOT"/})"
