@@ -72,6 +72,10 @@ validate: venv ## Offline registry validation of INVENTORY (default: every inven
 	  echo "=== $$inv"; vault=; [ -f $$inv/vault-password.txt ] && vault="--vault-password-file $$inv/vault-password.txt"; \
 	  ansible-playbook -i $$inv $$vault playbooks/validate.yml; done
 
+.PHONY: diff-envs
+diff-envs: venv ## Where environments differ (ENVS="staging production")
+	@python3 tools/diff_envs.py $(or $(ENVS),staging production) || [ $$? -eq 1 ]
+
 .PHONY: bench
 bench: venv image ## Benchmarks (prints numbers, writes bench/RESULTS.md)
 	bench/run.sh

@@ -25,9 +25,9 @@ def _port(host, name):
 def test_every_web_host_serves_v2_through_its_nginx(name):
     host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
     port = _port(host, "nginx_http")
-    out = host.check_output("curl -fsS http://127.0.0.1:%d/health", port)
+    out = host.check_output("curl -fsS http://127.0.0.1:%s/health" % port)
     assert json.loads(out)["release"] == "v2"
-    assert host.check_output("curl -fsS http://127.0.0.1:%d/airbnb-onepage/", port) == "Hello HBNB!"
+    assert host.check_output("curl -fsS http://127.0.0.1:%s/airbnb-onepage/" % port) == "Hello HBNB!"
 
 
 @pytest.mark.parametrize("name", WEB)
@@ -54,4 +54,4 @@ def test_load_balancer_serves_the_route(name):
     host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
     port = _port(host, "nginx_http")
     for _ in range(6):
-        assert host.check_output("curl -fsS http://127.0.0.1:%d/airbnb-onepage/", port) == "Hello HBNB!"
+        assert host.check_output("curl -fsS http://127.0.0.1:%s/airbnb-onepage/" % port) == "Hello HBNB!"
