@@ -179,6 +179,13 @@ def test_app_unit_exposure_ok(host):
     assert score <= 2.5
 
 
+def test_firewall_unit_exposure_ok(host):
+    """berth-firewall.service is written by berth (roles/firewall): same bound as the app."""
+    score = _exposure(host, "berth-firewall.service")
+    print("systemd-analyze security berth-firewall.service: %.1f" % score)
+    assert score <= 2.5
+
+
 @pytest.mark.parametrize("unit", ["nginx.service", "datadog-agent.service", "datadog-agent-trace.service",
                                   "datadog-agent-process.service"])
 def test_installed_unit_exposure_measured(host, unit):
