@@ -264,7 +264,7 @@ fi
 # --- 5: offline validation ---------------------------------------------------------------
 if want validate; then
   # shellcheck disable=SC2086
-  ANSIBLE_CALLBACKS_ENABLED= python3 bench/validate_scale.py --sizes $BENCH_VALIDATE_SIZES | tee "$LOGS/validate.md"
+  env -u ANSIBLE_CALLBACKS_ENABLED python3 bench/validate_scale.py --sizes $BENCH_VALIDATE_SIZES | tee "$LOGS/validate.md"
   R[validate_table]=$(cat "$LOGS/validate.md")
 fi
 
