@@ -25,15 +25,9 @@ BENCH_PROFILE=${BENCH_PROFILE:-1}
 # A pip cache shared by every bench host (floor and berth alike): bench/out/pip-cache
 # bind-mounted as root's pip cache. 0 = each host downloads the wheels itself.
 BENCH_PIP_CACHE=${BENCH_PIP_CACHE:-1}
-# Experiment: 1 = run every playbook from a copy of the project (bench/out/tree-<run>) whose
-# roles/berth_ports/filter_plugins/berth_ports.py is bench/experiments/fast_filter/berth_ports.py
-# (no deepcopy of lazy containers; see README.md). A copy, because ANSIBLE_FILTER_PLUGINS does
-# not win over the role's own filter_plugins once the berth_ports role is loaded.
-BENCH_FAST_FILTER=${BENCH_FAST_FILTER:-0}
 BENCH_RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
-# Pipelining for the docker connection: ansible.cfg sets it under [ssh_connection] only,
-# which the community.docker.docker plugin does not read (ansible-config: ANSIBLE_PIPELINING
-# = False). 1 = one `docker exec` per task instead of ~6; 0 = as ansible.cfg has it.
+# Pipelining (ansible.cfg turns it on for every connection plugin): 1 = on, as shipped;
+# 0 = off, to measure what it saves (~6 `docker exec` per task instead of 1).
 BENCH_PIPELINING=${BENCH_PIPELINING:-1}
 IMAGE=${BENCH_IMAGE:-berth-debian12-systemd:latest}
 RUN_ID=$(date +%H%M%S)$$
@@ -47,15 +41,6 @@ export ANSIBLE_CACHE_PLUGIN_CONNECTION="$OUT/facts-$RUN_ID"
 # profile_tasks: per-task times in every log (what dominates); BENCH_PROFILE=0 to turn off.
 [ "$BENCH_PROFILE" = 1 ] && export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 if [ "$BENCH_PIPELINING" = 1 ]; then export ANSIBLE_PIPELINING=True; else export ANSIBLE_PIPELINING=False; fi
-if [ "$BENCH_FAST_FILTER" = 1 ]; then
-  TREE="$OUT/tree-$RUN_ID"; mkdir -p "$TREE"
-  for f in "$ROOT"/* "$ROOT"/.config; do
-    case "${f##*/}" in roles|playbooks|site.yml|ansible.cfg) cp -a "$f" "$TREE/" ;; *) ln -s "$f" "$TREE/${f##*/}" ;; esac
-  done
-  cp "$ROOT/bench/experiments/fast_filter/berth_ports.py" "$TREE/roles/berth_ports/filter_plugins/berth_ports.py"
-  export ANSIBLE_CONFIG="$TREE/ansible.cfg"
-  cd "$TREE"
-fi
 export ANSIBLE_VAULT_PASSWORD_FILE="$ROOT/inventories/sandbox/vault-password.txt"
 
 PIP_CACHE_ARGS=()
@@ -306,8 +291,8 @@ target() {   # target VALUE LIMIT -> "met" / "missed by X"
   echo "- run: \`$RUN_ID\`, $(date -u +%FT%TZ)"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
   echo "- load average at start / end: $LOAD_START / $LOAD_END (other Molecule runs shared the 2 cores)"
-  echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING, berth_ports filter $( [ "$BENCH_FAST_FILTER" = 1 ] && echo "EXPERIMENT bench/experiments/fast_filter" || echo "as shipped")"
-  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING BENCH_FAST_FILTER=$BENCH_FAST_FILTER make bench\`"
+  echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING"
+  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING make bench\`"
   echo
   echo "| measure | result | target | status |"
   echo "|---|---:|---:|---|"

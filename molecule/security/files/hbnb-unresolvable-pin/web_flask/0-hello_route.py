@@ -42,4 +42,6 @@ def health():
 
 
 if __name__ == "__main__":
-    app.run(host="0.0.0.0", port=5000)
+    # Development only: berth serves the app with gunicorn on the registry's app_http entry.
+    # No default port on purpose: 5000 is the Datadog agent's expvar port (the first outage).
+    app.run(host="127.0.0.1", port=int(os.environ["BERTH_PORT"]))

@@ -1,1 +1,0 @@
-../../../roles/berth_ports/filter_plugins/berth_rollout.py
