@@ -51,11 +51,11 @@ unit: venv ## pytest unit tests (no hosts needed)
 
 .PHONY: molecule
 molecule: venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
-	@for s in $(SCENARIOS); do \
+	@n=0; for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
-	  molecule test -s $$s || { echo "=== scenario $$s FAILED"; exit 1; }; \
-	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	  molecule test -s $$s || { echo "=== scenario $$s FAILED"; echo "molecule: $$n passed, 1 failed"; exit 1; }; \
+	  n=$$((n + 1)); echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
+	done; echo "molecule: $$n passed, 0 failed"
 
 .PHONY: test
 test: lint unit molecule ## Lint, unit tests and every Molecule scenario
