@@ -30,6 +30,13 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   mkdir -p /var/log
+  # A daemon killed without cleanup leaves its pid file behind; dockerd refuses to start
+  # while the file names a live process, so only a stale one is removed.
+  for pidfile in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      rm -f "$pidfile"
+    fi
+  done
   log "starting dockerd in the background (log: /var/log/berth-dockerd.log)"
   nohup dockerd >/var/log/berth-dockerd.log 2>&1 &
 fi
