@@ -1,24 +1,15 @@
 """Unit tests for roles/datadog/filter_plugins/datadog_berth.py (agent ports and checks from the registry)."""
 
-import importlib.util
-import pathlib
 
 import pytest
 import yaml
+from project import ROOT, load
 from ansible.errors import AnsibleFilterError
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _load(name, rel):
-    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-dd = _load("datadog_berth", "roles/datadog/filter_plugins/datadog_berth.py")
-bp = _load("berth_ports_filters", "roles/berth_ports/filter_plugins/berth_ports.py")
+dd = load("datadog_berth", "roles/datadog/filter_plugins/datadog_berth.py")
+bp = load("berth_ports_filters", "roles/berth_ports/filter_plugins/berth_ports.py")
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
 INVENTORIES = sorted((ROOT / "inventories").glob("*/group_vars/all/ports.yml"))
 

@@ -4,7 +4,6 @@ tools/datadog-standin-repo.py and molecule/resources/datadog-agent-standin/ stan
 Datadog's apt repository and package, which cannot be reached from the test environment.
 """
 
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -12,19 +11,12 @@ import subprocess
 
 import pytest
 import yaml
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load(name, rel):
-    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from project import ROOT, load
 
 
-standin = _load("datadog_agent_standin", "molecule/resources/datadog-agent-standin/opt/datadog-agent/standin/datadog_agent_standin.py")
-repo_tool = _load("datadog_standin_repo", "tools/datadog-standin-repo.py")
+
+standin = load("datadog_agent_standin", "molecule/resources/datadog-agent-standin/opt/datadog-agent/standin/datadog_agent_standin.py")
+repo_tool = load("datadog_standin_repo", "tools/datadog-standin-repo.py")
 
 SAMPLE = """#
 # Ansible managed

@@ -1,15 +1,12 @@
 """Unit tests for tools/diff_envs.py (environment comparison)."""
 
-import importlib.util
-import pathlib
 import textwrap
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("diff_envs", ROOT / "tools/diff_envs.py")
-diff_envs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(diff_envs)
+from project import ROOT, load
+
+diff_envs = load("diff_envs", "tools/diff_envs.py")
 
 
 def _env(tmp_path, name, files):

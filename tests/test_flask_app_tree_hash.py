@@ -1,19 +1,13 @@
 """Unit tests for roles/flask_app/lookup_plugins/flask_app_tree_hash.py (release ids)."""
 
-import importlib.util
 import os
-import pathlib
 
 import pytest
 from ansible.errors import AnsibleLookupError
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "flask_app_tree_hash", ROOT / "roles/flask_app/lookup_plugins/flask_app_tree_hash.py"
-)
-_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mod)
-tree_hash = _mod.tree_hash
+from project import ROOT, load
+
+tree_hash = load("flask_app_tree_hash", "roles/flask_app/lookup_plugins/flask_app_tree_hash.py").tree_hash
 
 
 def _tree(tmp_path, files):

@@ -1,16 +1,13 @@
 """Unit tests for the staged rollout planner (roles/berth_ports/filter_plugins/berth_rollout.py)."""
 
-import importlib.util
-import pathlib
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from hypothesis import given, strategies as st
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "roles/berth_ports/filter_plugins/berth_rollout.py"
-_spec = importlib.util.spec_from_file_location("berth_rollout", _PATH)
-rollout = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rollout)
+from project import load
+
+rollout = load("berth_rollout", "roles/berth_ports/filter_plugins/berth_rollout.py")
 
 GROUPS = {
     "all": ["lb1", "w1", "w2", "w3", "w4", "w5"],
