@@ -7,9 +7,11 @@ Each case runs ``ansible-playbook`` as a user would:
   with ``-e berth_ports_overrides=...`` (validate.yml never contacts a host);
 * role inputs (API key, app source, release id, WSGI target format): the role's own
   entry point (argument specs + tasks/preflight.yml) against a generated inventory
-  whose only host is a docker container that does not exist, with the sandbox
-  group_vars linked in (one source of truth). Any attempt to reach the host would
-  print ``UNREACHABLE!`` (or, with pipelining, docker's "No such container"); a control case with good inputs proves that it does;
+  whose only host uses a connection plugin generated here that refuses every
+  connection (no daemon, network or container involved), with the sandbox
+  group_vars linked in (one source of truth). Any attempt to reach the host prints
+  ``UNREACHABLE!`` with that plugin's marker; a control case with good inputs proves
+  that it does;
 * rollout stage naming an unknown group: ``playbooks/rollout.yml`` (its plan play is
   controller-only) against the same generated inventory.
 
@@ -30,10 +32,44 @@ ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "inventories" / "sandbox"
 VAULT = SANDBOX / "vault-password.txt"
 NOHOST = "berth-badinput-nohost"
+MARKER = "berth-test: the host was contacted"
 BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(ROOT / "roles" / "berth_ports" / "module_utils"))
 import berth_registry as br  # noqa: E402
+
+NOHOST_CONNECTION = '''\
+"""Test-only connection: every attempt to reach the host fails as UNREACHABLE."""
+from ansible.errors import AnsibleConnectionFailure
+from ansible.plugins.connection import ConnectionBase
+
+DOCUMENTATION = """
+name: berth_nohost
+short_description: refuse every connection (berth unit tests)
+description: [Any use of the connection fails with a fixed marker.]
+author: berth
+"""
+
+
+class Connection(ConnectionBase):
+    transport = "berth_nohost"
+    has_pipelining = True
+
+    def _connect(self):
+        raise AnsibleConnectionFailure("%s")
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        self._connect()
+
+    def put_file(self, in_path, out_path):
+        self._connect()
+
+    def fetch_file(self, in_path, out_path):
+        self._connect()
+
+    def close(self):
+        self._connected = False
+''' % MARKER
 
 ROLE_PLAYBOOK = """\
 - name: Bad input | the role's entry point (argument specs, then preflight)
@@ -56,7 +92,7 @@ def gen(tmp_path_factory):
     (inv / "hosts.yml").write_text(
         "all:\n"
         "  vars:\n"
-        "    ansible_connection: community.docker.docker\n"
+        "    ansible_connection: berth_nohost\n"
         "    ansible_python_interpreter: /usr/bin/python3\n"
         "  children:\n"
         "    berth:\n"
@@ -72,12 +108,17 @@ def gen(tmp_path_factory):
     (base / "role.yml").write_text(ROLE_PLAYBOOK)
     empty = base / "empty-src"
     empty.mkdir()
-    return {"inventory": inv, "role_playbook": base / "role.yml", "empty": empty}
+    plugins = base / "connection_plugins"
+    plugins.mkdir()
+    (plugins / "berth_nohost.py").write_text(NOHOST_CONNECTION)
+    return {"inventory": inv, "role_playbook": base / "role.yml", "empty": empty,
+            "connection_plugins": plugins}
 
 
 def run(playbook, inventory, extra):
     env = dict(os.environ)
     env.update({
+        "ANSIBLE_CONNECTION_PLUGINS": str(Path(inventory).parent / "connection_plugins"),
         "PATH": "%s:%s" % (BIN, env.get("PATH", "")),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
@@ -110,9 +151,8 @@ def record(case_id, variable, value, out):
 
 
 def contacted(out):
-    """True when the run tried the (non-existent) host: docker says so, as UNREACHABLE or, with
-    pipelining, as a module failure naming the missing container."""
-    return "UNREACHABLE!" in out or ("No such container: %s" % NOHOST) in out
+    """True when the run tried the host: the test connection plugin refused it."""
+    return MARKER in out
 
 
 def override(entry, **values):
