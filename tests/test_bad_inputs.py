@@ -302,3 +302,28 @@ def test_rollout_stage_unknown_group_refused(gen):
     assert ("rollout plan refused:\n  - rollout_stages names 'wave9', which is not a group of this inventory; "
             "groups are: berth, canary, lb, wave1, web") in out, out
     assert not contacted(out), out
+
+
+def test_rollback_uses_the_same_plan_and_refuses_unknown_stages(gen):
+    extra = {"rollout_stages": ["canary", "wave9"]}
+    rc, out = run(ROOT / "playbooks" / "rollback.yml", gen["inventory"], [extra])
+    assert rc != 0, out
+    assert "rollout_stages names 'wave9', which is not a group of this inventory" in out, out
+    assert not contacted(out), out
+
+
+def test_rollout_refuses_a_targeted_host_in_no_stage(gen):
+    extra = {"rollout_stages": ["wave1"]}
+    rc, out = run(ROOT / "playbooks" / "rollout.yml", gen["inventory"], [extra])
+    record("rollout-host-in-no-stage", "rollout_stages", extra, out)
+    assert rc != 0, out
+    assert ("%s is targeted (play hosts after --limit) but in none of the rollout_stages (wave1) "
+            "and would be skipped" % NOHOST) in out, out
+    assert not contacted(out), out
+
+
+def test_rollback_action_variable_is_checked(gen):
+    rc, out = run(ROOT / "playbooks" / "rollout.yml", gen["inventory"], [{"berth_rollout_action": "undo"}])
+    assert rc != 0, out
+    assert "berth_rollout_action is 'undo'; it must be deploy (playbooks/rollout.yml) or rollback" in out, out
+    assert not contacted(out), out

@@ -106,4 +106,14 @@ def test_limit_keeps_only_limited_hosts_and_skips_empty_stages():
     assert plan["hosts"] == ["w3", "w5"]
     assert plan["stages"] == ["wave1", "wave2"]
     with pytest.raises(AnsibleFilterError, match="--limit matches no host"):
-        rollout.berth_rollout_plan(GROUPS, ["canary"], [1], limit=["w5"])
+        rollout.berth_rollout_plan(GROUPS, ["canary"], [1], limit=[])
+
+
+def test_targeted_host_in_no_stage_is_refused_not_skipped():
+    groups = dict(GROUPS, web=GROUPS["web"] + ["w6"], all=GROUPS["all"] + ["w6"])
+    with pytest.raises(AnsibleFilterError) as err:
+        rollout.berth_rollout_plan(groups, ["canary", "wave1", "wave2"], [1], limit=groups["web"])
+    assert ("w6 is targeted (play hosts after --limit) but in none of the rollout_stages "
+            "(canary, wave1, wave2) and would be skipped; add it to a stage group") in str(err.value)
+    with pytest.raises(AnsibleFilterError, match="w4, w5 are targeted"):
+        rollout.berth_rollout_plan(GROUPS, ["canary"], [1], limit=["w1", "w4", "w5"])

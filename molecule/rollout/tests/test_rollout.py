@@ -1,4 +1,6 @@
-"""After the side effect: v2 everywhere, the failed v3 canary rolled back to v2 and drained.
+"""After the side effect: the failed v3 canary rolled back to v2 and drained; stage wave1
+rolled back to v1 by playbooks/rollback.yml and active; a rollback to a missing release
+refused before any drain.
 
 Expected values come from the inventory the plays used (registry, groups); the
 release ids are the ones the side effect rolled out.
@@ -14,6 +16,8 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVEN
 WEB = RUNNER.get_hosts("web")
 CANARY = RUNNER.get_hosts("canary")
 LB = RUNNER.get_hosts("lb")
+# The release each web host serves after the side effect.
+SERVING = {name: ("v2" if name in CANARY else "v1") for name in WEB}
 
 
 def _port(host, name):
@@ -22,11 +26,11 @@ def _port(host, name):
 
 
 @pytest.mark.parametrize("name", WEB)
-def test_every_web_host_serves_v2_through_its_nginx(name):
+def test_every_web_host_serves_its_expected_release_through_its_nginx(name):
     host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
     port = _port(host, "nginx_http")
     out = host.check_output("curl -fsS http://127.0.0.1:%s/health" % port)
-    assert json.loads(out)["release"] == "v2"
+    assert json.loads(out)["release"] == SERVING[name]
     assert host.check_output("curl -fsS http://127.0.0.1:%s/airbnb-onepage/" % port) == "Hello HBNB!"
 
 
@@ -34,7 +38,8 @@ def test_every_web_host_serves_v2_through_its_nginx(name):
 def test_v3_was_built_only_on_the_canary(name):
     host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
     current = host.file("/srv/hbnb/current").linked_to
-    assert current.endswith("/v2")
+    assert current.endswith("/" + SERVING[name])
+    assert host.file("/srv/hbnb/releases/v2/.berth-release").exists
     assert host.file("/srv/hbnb/releases/v3").exists == (name in CANARY)
 
 

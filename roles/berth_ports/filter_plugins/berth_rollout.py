@@ -69,7 +69,8 @@ def berth_rollout_plan(groups, stages, serial, backends=None, limit=None):
     """Plan a staged rollout; see the module docstring.
 
     ``limit`` (the play's hosts after ``--limit``) keeps only those hosts; a stage
-    with none of them left is skipped, not refused.
+    with none of them left is skipped, not refused. A host of ``limit`` in no stage
+    is refused: it would otherwise be skipped without a word.
     """
     allowed = None if limit is None else set(limit)
     if not isinstance(groups, Mapping):
@@ -121,6 +122,17 @@ def berth_rollout_plan(groups, stages, serial, backends=None, limit=None):
         order.extend(hosts)
         if not errors:
             batches.extend(stage_batches(len(hosts), serial))
+
+    if allowed is not None:
+        # Every targeted host must be reached: one in no stage would silently keep its release.
+        stray = [host for host in dict.fromkeys(limit) if host not in stage_of]
+        if stray:
+            errors.append(
+                "%s %s targeted (play hosts after --limit) but in none of the rollout_stages (%s) and "
+                "would be skipped; add %s to a stage group in the inventory, or narrow --limit"
+                % (", ".join(stray), "is" if len(stray) == 1 else "are", ", ".join(str(s) for s in stages),
+                   "it" if len(stray) == 1 else "them")
+            )
 
     if not errors and backends:
         backend_set = set(backends)
