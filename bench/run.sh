@@ -6,6 +6,7 @@
 #   BENCH_VALIDATE_SIZES="100 1000" make bench
 #   BENCH_APT_SEED=0 make bench                   # no shared apt packages + lists seed (default 1)
 #   BENCH_PIP_CACHE=0 BENCH_PIPELINING=0 make bench   # no shared pip cache; pipelining as ansible.cfg has it
+#   BENCH_MITOGEN=1 make bench                    # opt-in accelerator: Mitogen's strategy (docs/performance.md)
 # Every container it starts is labelled berth.owner=bench and berth.bench.run=<run id>,
 # sits on its own network berth-bench-<run id>, and is removed on exit (trap). Nothing
 # outside those containers is contacted.
@@ -29,6 +30,10 @@ BENCH_RESULTS=${BENCH_RESULTS:-bench/RESULTS.md}
 # Pipelining (ansible.cfg turns it on for every connection plugin): 1 = on, as shipped;
 # 0 = off, to measure what it saves (~6 `docker exec` per task instead of 1).
 BENCH_PIPELINING=${BENCH_PIPELINING:-1}
+# Mitogen for Ansible (opt-in, not a berth dependency): 1 = run every playbook with its
+# mitogen_linear strategy, set up by tools/mitogen-env.sh (pinned, in .cache/, never in .venv).
+BENCH_MITOGEN=${BENCH_MITOGEN:-0}
+CONNECTION=community.docker.docker
 IMAGE=${BENCH_IMAGE:-berth-debian12-systemd:latest}
 RUN_ID=$(date +%H%M%S)$$
 RUN_ID=${RUN_ID:0:10}
@@ -42,6 +47,11 @@ export ANSIBLE_CACHE_PLUGIN_CONNECTION="$OUT/facts-$RUN_ID"
 [ "$BENCH_PROFILE" = 1 ] && export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 if [ "$BENCH_PIPELINING" = 1 ]; then export ANSIBLE_PIPELINING=True; else export ANSIBLE_PIPELINING=False; fi
 export ANSIBLE_VAULT_PASSWORD_FILE="$ROOT/inventories/sandbox/vault-password.txt"
+if [ "$BENCH_MITOGEN" = 1 ]; then
+  eval "$(tools/mitogen-env.sh)"
+  # Mitogen replaces the connection plugins it knows by short name; the FQCN would bypass it.
+  CONNECTION=docker
+fi
 
 PIP_CACHE_ARGS=()
 if [ "$BENCH_PIP_CACHE" = 1 ]; then
@@ -110,7 +120,7 @@ write_inventory() {   # write_inventory DIR "web hosts" "lb hosts"
   ln -s "$ROOT/inventories/sandbox/group_vars" "$dir/group_vars"
   {
     echo "all:"
-    echo "  vars: {ansible_connection: community.docker.docker, ansible_python_interpreter: /usr/bin/python3}"
+    echo "  vars: {ansible_connection: $CONNECTION, ansible_python_interpreter: /usr/bin/python3}"
     echo "  children:"
     echo "    berth:"
     echo "      children:"
@@ -166,7 +176,7 @@ STANDIN_REPO=$(python3 tools/datadog-standin-repo.py --out "$ROOT/.cache/datadog
 say "# berth bench run $RUN_ID  $(date -u +%FT%TZ)"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "options: pairs=$BENCH_PAIRS sizes='$BENCH_SIZES' apt_seed=$BENCH_APT_SEED pip_cache=$BENCH_PIP_CACHE pipelining=$BENCH_PIPELINING only='$BENCH_ONLY'"
+say "options: pairs=$BENCH_PAIRS sizes='$BENCH_SIZES' apt_seed=$BENCH_APT_SEED pip_cache=$BENCH_PIP_CACHE pipelining=$BENCH_PIPELINING mitogen=$BENCH_MITOGEN only='$BENCH_ONLY'"
 
 if [ "$BENCH_APT_SEED" = 1 ] && [ ! -d "$OUT/apt-seed" ] && { want converge || want scale || want rollout; }; then
   # One untimed floor run; its downloaded .debs become the package cache every bench host
@@ -291,8 +301,8 @@ target() {   # target VALUE LIMIT -> "met" / "missed by X"
   echo "- run: \`$RUN_ID\`, $(date -u +%FT%TZ)"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
   echo "- load average at start / end: $LOAD_START / $LOAD_END (other Molecule runs shared the 2 cores)"
-  echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING"
-  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING make bench\`"
+  echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING, Mitogen $BENCH_MITOGEN"
+  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING BENCH_MITOGEN=$BENCH_MITOGEN make bench\`"
   echo
   echo "| measure | result | target | status |"
   echo "|---|---:|---:|---|"
