@@ -78,7 +78,7 @@ systemctl enable --now flask-app >/dev/null 2>&1
 systemctl reload-or-restart nginx
 systemctl enable datadog-agent >/dev/null 2>&1
 systemctl restart datadog-agent
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do   # up to 120 s: with a fleet the hosts share the cores
   if curl -fsS http://127.0.0.1/airbnb-onepage/ >/dev/null 2>&1 &&
      curl -fsS "http://127.0.0.1:$EXPVAR_PORT/debug/vars" >/dev/null 2>&1; then
     exit 0

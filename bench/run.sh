@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # berth benchmarks (issue 8): prints numbers and writes bench/RESULTS.md.
 #   make bench                                   # everything
-#   BENCH_ONLY="converge rerun" make bench        # a subset of: converge rerun scale validate rollout
+#   BENCH_ONLY="converge rerun" make bench        # a subset of: converge rerun scale fleetfloor validate rollout
 #   BENCH_PAIRS=1 BENCH_SIZES="1 5" make bench    # fewer floor/berth pairs, smaller fleets
 #   BENCH_VALIDATE_SIZES="100 1000" make bench
 #   BENCH_APT_SEED=0 make bench                   # no shared apt packages + lists seed (default 1)
 #   BENCH_PIP_CACHE=0 BENCH_PIPELINING=0 make bench   # no shared pip cache; pipelining as ansible.cfg has it
+#   BENCH_SCALE_FLOOR=0 make bench                # fleets without floor.sh on the same number of hosts
 #   BENCH_MITOGEN=1 make bench                    # opt-in accelerator: Mitogen's strategy (docs/performance.md)
 # Every container it starts is labelled berth.owner=bench and berth.bench.run=<run id>,
 # sits on its own network berth-bench-<run id>, and is removed on exit (trap). Nothing
@@ -23,6 +24,8 @@ BENCH_SIZES=${BENCH_SIZES:-1 5 10 20}
 BENCH_VALIDATE_SIZES=${BENCH_VALIDATE_SIZES:-100 1000 10000}
 BENCH_APT_SEED=${BENCH_APT_SEED:-1}
 BENCH_PROFILE=${BENCH_PROFILE:-1}
+# Fleet part: also time floor.sh on N fresh hosts at once (the same machine's floor for N).
+BENCH_SCALE_FLOOR=${BENCH_SCALE_FLOOR:-1}
 # A pip cache shared by every bench host (floor and berth alike): bench/out/pip-cache
 # bind-mounted as root's pip cache. 0 = each host downloads the wheels itself.
 BENCH_PIP_CACHE=${BENCH_PIP_CACHE:-1}
@@ -157,17 +160,27 @@ top_tasks() {   # top_tasks LOG N: slowest tasks from profile_tasks
   grep -E '^[A-Za-z].* -+ [0-9.]+s$' "$1" | awk -F' -+ ' '{print $NF"\t"$1}' | sort -rg | head -"${2:-8}"
 }
 
-run_floor() {   # run_floor NAME -> LAST_SECS (cp + script, after boot)
-  local n=$1 t0
-  start_hosts "$n"
+floor_on() {   # floor_on NAME: copy the floor's inputs in and run it (host already booted)
+  local n=$1
+  docker exec "$n" mkdir -p /opt/bench /srv/datadog-standin-mirror &&
+    docker cp bench/floor.sh "$n:/opt/bench/floor.sh" >/dev/null &&
+    docker cp roles/flask_app/files/hbnb "$n:/opt/bench/hbnb" >/dev/null &&
+    docker cp "$STANDIN_REPO/." "$n:/srv/datadog-standin-mirror/" >/dev/null &&
+    docker exec "$n" bash /opt/bench/floor.sh /opt/bench/hbnb /srv/datadog-standin-mirror >"$LOGS/$n.log" 2>&1
+}
+run_floor() {   # run_floor NAME... -> LAST_SECS (cp + script on every host at once, after boot)
+  local n t0 failed=0
+  start_hosts "$@"
   t0=$(now)
-  docker exec "$n" mkdir -p /opt/bench /srv/datadog-standin-mirror
-  docker cp bench/floor.sh "$n:/opt/bench/floor.sh" >/dev/null
-  docker cp roles/flask_app/files/hbnb "$n:/opt/bench/hbnb" >/dev/null
-  docker cp "$STANDIN_REPO/." "$n:/srv/datadog-standin-mirror/" >/dev/null
-  docker exec "$n" bash /opt/bench/floor.sh /opt/bench/hbnb /srv/datadog-standin-mirror >"$LOGS/$n.log" 2>&1 ||
-    { echo "bench: floor failed on $n" >&2; cat "$LOGS/$n.log" >&2; exit 1; }
+  for n in "$@"; do { floor_on "$n" || touch "$LOGS/$n.failed"; } & done
+  wait
   LAST_SECS=$(secs "$t0" "$(now)")
+  for n in "$@"; do
+    if [ -e "$LOGS/$n.failed" ]; then
+      failed=1; echo "bench: floor failed on $n, log $LOGS/$n.log:" >&2; tail -20 "$LOGS/$n.log" >&2
+    fi
+  done
+  [ $failed = 0 ] || exit 1
 }
 
 # --- preparation: the stand-in repository; the apt package seed ------------------------
@@ -178,7 +191,7 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "options: pairs=$BENCH_PAIRS sizes='$BENCH_SIZES' apt_seed=$BENCH_APT_SEED pip_cache=$BENCH_PIP_CACHE pipelining=$BENCH_PIPELINING mitogen=$BENCH_MITOGEN only='$BENCH_ONLY'"
 
-if [ "$BENCH_APT_SEED" = 1 ] && [ ! -d "$OUT/apt-seed" ] && { want converge || want scale || want rollout; }; then
+if [ "$BENCH_APT_SEED" = 1 ] && [ ! -d "$OUT/apt-seed" ] && { want converge || want scale || want fleetfloor || want rollout; }; then
   # One untimed floor run; its downloaded .debs become the package cache every bench host
   # (floor and berth alike) starts with: the "local apt cache shared by test hosts".
   say "seeding the shared apt package cache (untimed floor run)..."
@@ -237,22 +250,35 @@ if want converge || want rerun; then
 fi
 
 # --- 4: fleet scale ----------------------------------------------------------------------
-if want scale; then
+# `scale`: site.yml on N fresh hosts (and, with BENCH_SCALE_FLOOR=1, floor.sh on N fresh hosts
+# at once: this machine's own floor for N, since the hosts share its cores);
+# `fleetfloor`: only the floor.sh part.
+fleet_floor() { want fleetfloor || { want scale && [ "$BENCH_SCALE_FLOOR" = 1 ]; }; }
+if want scale || want fleetfloor; then
   for n in $BENCH_SIZES; do
-    hosts=(); for i in $(seq 1 "$n"); do hosts+=("bench-$RUN_ID-s$n-$i"); done
-    t0=$(now); start_hosts "${hosts[@]}"; boot=$(secs "$t0" "$(now)")
-    inv="$OUT/inv-$RUN_ID-s$n"; write_inventory "$inv" "${hosts[*]}"
-    mirror "s$n" "$inv"; m=$LAST_SECS
-    forks=$(( n > 25 ? n : 25 ))
-    play "s$n-converge" "$inv" site.yml --forks "$forks"
-    R[scale_$n]=$LAST_SECS
-    say "scale $n host(s): site.yml ${LAST_SECS}s (boot ${boot}s, mirror copy ${m}s, both excluded; forks $forks)"
-    top_tasks "$LOGS/s$n-converge.log" 6 | sed 's/^/    /' | tee -a "$LOGS/summary.txt"
-    remove_hosts "${hosts[@]}"
+    if want scale; then
+      hosts=(); for i in $(seq 1 "$n"); do hosts+=("bench-$RUN_ID-s$n-$i"); done
+      t0=$(now); start_hosts "${hosts[@]}"; boot=$(secs "$t0" "$(now)")
+      inv="$OUT/inv-$RUN_ID-s$n"; write_inventory "$inv" "${hosts[*]}"
+      mirror "s$n" "$inv"; m=$LAST_SECS
+      forks=$(( n > 25 ? n : 25 ))
+      play "s$n-converge" "$inv" site.yml --forks "$forks"
+      R[scale_$n]=$LAST_SECS
+      say "scale $n host(s): site.yml ${LAST_SECS}s (boot ${boot}s, mirror copy ${m}s, both excluded; forks $forks)"
+      top_tasks "$LOGS/s$n-converge.log" 6 | sed 's/^/    /' | tee -a "$LOGS/summary.txt"
+      remove_hosts "${hosts[@]}"
+    fi
+    if fleet_floor; then
+      hosts=(); for i in $(seq 1 "$n"); do hosts+=("bench-$RUN_ID-f$n-$i"); done
+      run_floor "${hosts[@]}"; R[scale_floor_$n]=$LAST_SECS
+      say "fleet floor $n host(s): floor.sh on all of them at once ${LAST_SECS}s (boot excluded)"
+      remove_hosts "${hosts[@]}"
+    fi
   done
   first=${BENCH_SIZES%% *}
   for n in $BENCH_SIZES; do
-    R[scale_ratio_$n]=$(ratio "${R[scale_$n]}" "${R[scale_$first]}")
+    want scale && R[scale_ratio_$n]=$(ratio "${R[scale_$n]}" "${R[scale_$first]}")
+    fleet_floor && R[scale_floor_ratio_$n]=$(ratio "${R[scale_floor_$n]}" "${R[scale_floor_$first]}")
   done
 fi
 
@@ -300,9 +326,9 @@ target() {   # target VALUE LIMIT -> "met" / "missed by X"
   echo
   echo "- run: \`$RUN_ID\`, $(date -u +%FT%TZ)"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(. /etc/os-release; echo "$PRETTY_NAME"), docker $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
-  echo "- load average at start / end: $LOAD_START / $LOAD_END (other Molecule runs shared the 2 cores)"
+  echo "- load average at start / end: $LOAD_START / $LOAD_END (the end value includes the bench's own last part)"
   echo "- options: parts \`$BENCH_ONLY\`, pairs $BENCH_PAIRS, fleet sizes \`$BENCH_SIZES\`, validation sizes \`$BENCH_VALIDATE_SIZES\`, shared apt seed $BENCH_APT_SEED, shared pip cache $BENCH_PIP_CACHE, ANSIBLE_PIPELINING=$ANSIBLE_PIPELINING, Mitogen $BENCH_MITOGEN"
-  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING BENCH_MITOGEN=$BENCH_MITOGEN make bench\`"
+  echo "- reproduce: \`BENCH_ONLY=\"$BENCH_ONLY\" BENCH_PAIRS=$BENCH_PAIRS BENCH_SIZES=\"$BENCH_SIZES\" BENCH_VALIDATE_SIZES=\"$BENCH_VALIDATE_SIZES\" BENCH_APT_SEED=$BENCH_APT_SEED BENCH_PIP_CACHE=$BENCH_PIP_CACHE BENCH_PIPELINING=$BENCH_PIPELINING BENCH_MITOGEN=$BENCH_MITOGEN BENCH_SCALE_FLOOR=$BENCH_SCALE_FLOOR make bench\`"
   echo
   echo "| measure | result | target | status |"
   echo "|---|---:|---:|---|"
@@ -315,10 +341,15 @@ target() {   # target VALUE LIMIT -> "met" / "missed by X"
   if want rerun; then
     echo "| idempotent re-run, changed=0 asserted | ${R[rerun]} s (${R[rerun_all]}) | <= 5 s | $(target "${R[rerun]}" 5) |"
   fi
-  if want scale; then
+  if want scale || want fleetfloor; then
     for n in $BENCH_SIZES; do
-      if [ "$n" = 20 ]; then t="<= 3x"; st=$(target "${R[scale_ratio_$n]}" 3); else t=""; st=""; fi
-      echo "| fleet: $n host(s) fresh site.yml | ${R[scale_$n]} s, ${R[scale_ratio_$n]}x of ${BENCH_SIZES%% *} | $t | $st |"
+      if want scale; then
+        if [ "$n" = 20 ]; then t="<= 3x"; st=$(target "${R[scale_ratio_$n]}" 3); else t=""; st=""; fi
+        echo "| fleet: $n host(s) fresh site.yml | ${R[scale_$n]} s, ${R[scale_ratio_$n]}x of ${BENCH_SIZES%% *} | $t | $st |"
+      fi
+      if fleet_floor; then
+        echo "| fleet floor: floor.sh on $n host(s) at once | ${R[scale_floor_$n]} s, ${R[scale_floor_ratio_$n]}x of ${BENCH_SIZES%% *} | | |"
+      fi
     done
   fi
   if want rollout; then
