@@ -364,16 +364,24 @@ def without_process_check(host):
     with host.sudo():
         host.run_expect([0], "mkdir -p %s/%s && echo 'instances: [{}]' > %s/%s/conf.yaml"
                         % (conf_d, FOREIGN, conf_d, FOREIGN))
+    cursor = host.run("journalctl --show-cursor -n 1 --no-pager").stdout.split("-- cursor: ")[-1].strip()
     checks = {k: c for k, c in v["datadog_checks"].items() if k != "process"}
     _converge(v["inventory_hostname"], {"datadog_checks": checks})
-    yield conf_d
+    yield conf_d, cursor
     with host.sudo():
         host.run_expect([0], "rm -rf %s/%s" % (conf_d, FOREIGN))
     _converge(v["inventory_hostname"], {})
 
 
 def test_removed_check_file_is_gone_foreign_file_kept(host, without_process_check):
-    conf_d = without_process_check
+    conf_d, cursor = without_process_check
     assert not host.file(conf_d + "/process.d/conf.yaml").exists
     assert host.file(conf_d + "/tcp_check.d/conf.yaml").exists
     assert host.file("%s/%s/conf.yaml" % (conf_d, FOREIGN)).exists
+    # The change restarted every agent unit exactly once (the handler restarts datadog-agent;
+    # the trace and process units follow it through PartOf=).
+    assert cursor, "no journal cursor"
+    for unit in _vars(host)["datadog_services"]:
+        out = host.run("journalctl --no-pager -o cat --after-cursor='%s' -u %s.service" % (cursor, unit)).stdout
+        started = [line for line in out.splitlines() if line.startswith("Started ")]
+        assert len(started) == 1, "%s started %d times after the change:\n%s" % (unit, len(started), out)
