@@ -1,1 +1,0 @@
-"""web_flask: the sample AirBnB-clone Flask app that berth deploys by default."""
