@@ -1,11 +1,10 @@
-"""Make the berth_ports plugin code importable by path (no Ansible run needed)."""
+"""Make the collection berth.stack importable as ``ansible_collections.berth.stack``
+(collections/ansible_collections/berth/stack is the repository), with no Ansible run."""
 
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROLE = os.path.join(ROOT, "roles", "berth_ports")
-for sub in ("module_utils", "filter_plugins", "library", "action_plugins"):
-    path = os.path.join(ROLE, sub)
-    if path not in sys.path:
-        sys.path.insert(0, path)
+COLLECTIONS = os.path.join(ROOT, "collections")
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)

@@ -35,8 +35,7 @@ NOHOST = "berth-badinput-nohost"
 MARKER = "berth-test: the host was contacted"
 BIN = Path(sys.executable).parent
 
-sys.path.insert(0, str(ROOT / "roles" / "berth_ports" / "module_utils"))
-import berth_registry as br  # noqa: E402
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as br  # noqa: E402
 
 NOHOST_CONNECTION = '''\
 """Test-only connection: every attempt to reach the host fails as UNREACHABLE."""
@@ -78,7 +77,7 @@ ROLE_PLAYBOOK = """\
   tasks:
     - name: Bad input | run the role
       ansible.builtin.include_role:
-        name: "{{ bad_input_role }}"
+        name: "berth.stack.{{ bad_input_role }}"
 """
 
 
@@ -122,7 +121,7 @@ def run(playbook, inventory, extra):
         "PATH": "%s:%s" % (BIN, env.get("PATH", "")),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
         "ANSIBLE_VAULT_PASSWORD_FILE": str(VAULT),
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
     })

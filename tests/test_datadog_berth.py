@@ -1,15 +1,13 @@
-"""Unit tests for roles/datadog/filter_plugins/datadog_berth.py (agent ports and checks from the registry)."""
+"""Unit tests for plugins/filter/datadog_berth.py (agent ports and checks from the registry)."""
 
 
 import pytest
 import yaml
-from project import ROOT, load
 from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.filter import berth_ports as bp
+from ansible_collections.berth.stack.plugins.filter import datadog_berth as dd
+from project import ROOT
 
-
-
-dd = load("datadog_berth", "roles/datadog/filter_plugins/datadog_berth.py")
-bp = load("berth_ports_filters", "roles/berth_ports/filter_plugins/berth_ports.py")
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
 INVENTORIES = sorted((ROOT / "inventories").glob("*/group_vars/all/ports.yml"))
 

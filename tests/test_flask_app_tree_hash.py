@@ -1,4 +1,4 @@
-"""Unit tests for roles/flask_app/lookup_plugins/flask_app_tree_hash.py (release ids)."""
+"""Unit tests for plugins/lookup/flask_app_tree_hash.py (release ids)."""
 
 import os
 
@@ -7,7 +7,7 @@ from ansible.errors import AnsibleLookupError
 
 from project import ROOT, load
 
-tree_hash = load("flask_app_tree_hash", "roles/flask_app/lookup_plugins/flask_app_tree_hash.py").tree_hash
+tree_hash = load("flask_app_tree_hash", "plugins/lookup/flask_app_tree_hash.py").tree_hash
 
 
 def _tree(tmp_path, files):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-import berth_proc as bp
+from ansible_collections.berth.stack.plugins.module_utils import berth_proc as bp
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "proc")
 USERS = {0: "root", 65534: "nobody"}

@@ -1,4 +1,4 @@
-"""Offline validation of the port registry (roles/berth_ports/module_utils/berth_registry.py).
+"""Offline validation of the port registry (plugins/module_utils/berth_registry.py).
 
 The base registry is read from the sandbox inventory (the one source of truth),
 never restated here.
@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import berth_registry as br
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as br
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGISTRY_FILE = "inventories/sandbox/group_vars/all/ports.yml"
@@ -244,7 +244,7 @@ def test_validator_agrees_with_a_naive_pairwise_check(registry):
 
 
 def test_filter_api_still_merges_overrides():
-    import berth_ports as filters
+    from ansible_collections.berth.stack.plugins.filter import berth_ports as filters
     registry = sandbox_registry()
     merged = filters.berth_ports_effective(copy.deepcopy(registry), {"app_http": {"port": 8001}})
     assert merged["app_http"]["port"] == 8001 and merged["nginx_http"]["enabled"] is True

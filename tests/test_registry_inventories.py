@@ -19,8 +19,9 @@ from ansible.parsing.vault import VaultSecret
 from ansible.inventory.manager import InventoryManager
 from ansible.vars.manager import VariableManager
 
-import berth_registry as br
-from berth_ports_validate import registry_file_for
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as br
+
+registry_file_for = br.registry_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVENTORIES = ["sandbox", "staging", "production"]

@@ -1,4 +1,4 @@
-"""Unit tests for the staged rollout planner (roles/berth_ports/filter_plugins/berth_rollout.py)."""
+"""Unit tests for the staged rollout planner (plugins/filter/berth_rollout.py)."""
 
 
 import pytest
@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from project import load
 
-rollout = load("berth_rollout", "roles/berth_ports/filter_plugins/berth_rollout.py")
+rollout = load("berth_rollout", "plugins/filter/berth_rollout.py")
 
 GROUPS = {
     "all": ["lb1", "w1", "w2", "w3", "w4", "w5"],

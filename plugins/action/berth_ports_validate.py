@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: berth contributors
-# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """Action plugin: validate the port registry of every play host, offline, in one task.
 
 Runs on the controller only (no host is contacted). Reads ``berth_ports``,
 ``berth_ports_overrides``, ``inventory_dir`` of each host from hostvars, the
-groups from ``groups``, and hands them to ``berth_registry.validate_hosts``,
+groups from ``groups``, and hands them to the registry core's ``validate_hosts``
+(``plugins/module_utils/berth_registry.py``),
 which validates each distinct effective registry once. Fails listing every
 problem with the hosts, entries, port/proto and the file or variable to edit.
 
@@ -25,38 +26,10 @@ Options:
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 from ansible.plugins.action import ActionBase
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _load_registry_module():
-    """Load module_utils/berth_registry.py by path (role-local, no collection)."""
-    name = "berth_registry"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = os.path.join(_HERE, "..", "module_utils", "berth_registry.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def registry_file_for(inventory_dir):
-    """Path of the registry file to name in messages, relative from ``inventories/`` if possible."""
-    if not inventory_dir:
-        return "inventories/<env>/group_vars/all/ports.yml"
-    path = os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml")
-    real = os.path.realpath(path)
-    parts = real.split(os.sep)
-    if "inventories" in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index("inventories"):])
-    return path
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
 
 
 class ActionModule(ActionBase):
@@ -68,7 +41,6 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        registry = _load_registry_module()
         hostvars = task_vars["hostvars"]
         hosts = self._task.args.get("hosts") or task_vars.get("ansible_play_hosts_all") or []
         groups = task_vars.get("groups") or {}
@@ -91,7 +63,7 @@ class ActionModule(ActionBase):
                     hv = hostvars[host]
                     inv_dir = hv.get("inventory_dir")
                     if inv_dir not in file_cache:
-                        file_cache[inv_dir] = registry_file_for(inv_dir)
+                        file_cache[inv_dir] = core.registry_file(inv_dir)
                     found = (hv.get("berth_ports"), hv.get("berth_ports_overrides"), file_cache[inv_dir])
                     var_cache[signature] = found
                 yield {
@@ -102,7 +74,7 @@ class ActionModule(ActionBase):
                     "registry_file": found[2],
                 }
 
-        report = registry.validate_hosts(items(), known_groups=known)
+        report = core.validate_hosts(items(), known_groups=known)
         result["changed"] = False
         result["hostvars_read"] = len(var_cache)
         result["hosts_checked"] = report["hosts"]

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: berth contributors
-# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """Ansible module: listening sockets from /proc, checked against the port registry."""
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ author: berth contributors
 
 EXAMPLES = r"""
 - name: Refuse foreign listeners on registry ports
-  berth_listeners:
-    entries: "{{ berth_ports | berth_ports_effective(berth_ports_overrides | default({})) }}"
+  berth.stack.berth_listeners:
+    entries: "{{ berth_ports | berth.stack.berth_ports_effective(berth_ports_overrides | default({})) }}"
     fail_on_conflict: true
 """
 
@@ -62,14 +62,15 @@ conflicts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.berth_proc import assess, listeners
+from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, listeners
+from ansible_collections.berth.stack.plugins.module_utils.berth_registry import REGISTRY_HINT
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "entries": {"type": "dict", "default": {}},
-            "registry_file": {"type": "str", "default": "inventories/<env>/group_vars/all/ports.yml"},
+            "registry_file": {"type": "str", "default": REGISTRY_HINT},
             "fail_on_conflict": {"type": "bool", "default": False},
             "proc_root": {"type": "path", "default": "/proc"},
         },

@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.module_utils.berth_registry import (
+    REGISTRY_HINT, applies, connect_host, is_loopback, is_wildcard, url)
 
-WILDCARDS = ("0.0.0.0", "::", "*", "")
-LOOPBACKS = ("127.0.0.1", "localhost", "::1")
-REGISTRY_HINT = "inventories/<env>/group_vars/all/ports.yml"
 # datadog.yaml settings whose listener the agent always binds to loopback.
 LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
 REQUIRED_KEYS = ("expvar_port", "cmd_port", "dogstatsd_port", "apm_receiver_port",
@@ -40,16 +39,6 @@ def _entry(registry, name, key):
     return registry[name]
 
 
-def _local_host(bind):
-    """Address a local client uses to reach a listener bound to ``bind``."""
-    bind = str(bind)
-    if bind in ("0.0.0.0", "*", "", "localhost"):
-        return "127.0.0.1"
-    if bind == "::":
-        return "[::1]"
-    return "[%s]" % bind if ":" in bind else bind
-
-
 def datadog_agent_ports(registry, port_names):
     if not isinstance(port_names, Mapping):
         raise AnsibleFilterError("datadog_port_names must be a mapping of datadog.yaml setting to registry entry")
@@ -58,7 +47,7 @@ def datadog_agent_ports(registry, port_names):
         raise AnsibleFilterError("datadog_port_names lacks %s" % ", ".join(missing))
     entries = {key: _entry(registry, port_names[key], key) for key in REQUIRED_KEYS}
     for key, entry in entries.items():
-        if key in LOOPBACK_ONLY and str(entry.get("bind")) not in LOOPBACKS:
+        if key in LOOPBACK_ONLY and not is_loopback(entry.get("bind")):
             raise AnsibleFilterError(
                 "registry entry %s binds %s, but the agent always binds its %s listener to loopback; "
                 "set bind: 127.0.0.1 in %s" % (port_names[key], entry.get("bind"), key, REGISTRY_HINT))
@@ -77,24 +66,24 @@ def datadog_agent_ports(registry, port_names):
             % (port_names["cmd_port"], port_names["process_cmd_port"]))
     dsd_bind = str(entries["dogstatsd_port"]["bind"])
     apm_bind = str(entries["apm_receiver_port"]["bind"])
-    specific = {b for b in (dsd_bind, apm_bind) if b not in WILDCARDS}
+    specific = {b for b in (dsd_bind, apm_bind) if not is_wildcard(b)}
     if len(specific) > 1:
         raise AnsibleFilterError(
             "registry entries %s (%s) and %s (%s) must share one bind address (datadog.yaml has one bind_host) "
             "or bind 0.0.0.0" % (port_names["dogstatsd_port"], dsd_bind, port_names["apm_receiver_port"], apm_bind))
     return {
         "bind_host": specific.pop() if specific else "127.0.0.1",
-        "cmd_host": "127.0.0.1" if cmd_bind in WILDCARDS else cmd_bind,
+        "cmd_host": connect_host(cmd_bind) if is_wildcard(cmd_bind) else cmd_bind,
         "expvar_port": int(entries["expvar_port"]["port"]),
         "cmd_port": int(entries["cmd_port"]["port"]),
         "GUI_port": -1,
         "use_dogstatsd": bool(entries["dogstatsd_port"].get("enabled", True)),
         "dogstatsd_port": int(entries["dogstatsd_port"]["port"]),
-        "dogstatsd_non_local_traffic": dsd_bind in WILDCARDS,
+        "dogstatsd_non_local_traffic": is_wildcard(dsd_bind),
         "apm_config": {
             "enabled": bool(entries["apm_receiver_port"].get("enabled", True)),
             "receiver_port": int(entries["apm_receiver_port"]["port"]),
-            "apm_non_local_traffic": apm_bind in WILDCARDS,
+            "apm_non_local_traffic": is_wildcard(apm_bind),
             "debug": {"port": int(entries["apm_debug_port"]["port"])},
         },
         "process_config": {
@@ -110,8 +99,7 @@ def datadog_host_entries(registry, host_groups):
     for name, entry in registry.items():
         if not isinstance(entry, Mapping) or not entry.get("enabled", True):
             continue
-        wanted = entry.get("groups") or []
-        if not wanted or groups.intersection(wanted):
+        if applies(entry, groups):
             out[name] = entry
     return out
 
@@ -126,8 +114,8 @@ def _derived(name, entries, opts):
         if status_name not in entries:
             return None
         entry = entries[status_name]
-        url = "http://%s:%d%s" % (_local_host(entry["bind"]), int(entry["port"]), opts.get("status_path", "/nginx_status"))
-        return {"init_config": {}, "instances": [{"nginx_status_url": url, "tags": tags + ["berth_port:%s" % status_name]}]}
+        status_url = url(entry, opts.get("status_path", "/nginx_status"))
+        return {"init_config": {}, "instances": [{"nginx_status_url": status_url, "tags": tags + ["berth_port:%s" % status_name]}]}
     if name == "http_check":
         instances = []
         for entry_name, via in ((http_name, "nginx"), (app_name, "app")):
@@ -137,7 +125,7 @@ def _derived(name, entries, opts):
             for path in paths:
                 instances.append({
                     "name": "%s %s" % (entry_name, path),
-                    "url": "http://%s:%d%s" % (_local_host(entry["bind"]), int(entry["port"]), path),
+                    "url": url(entry, path),
                     "timeout": opts.get("http_timeout", 5),
                     "tags": tags + ["berth_port:%s" % entry_name, "berth_via:%s" % via],
                 })
@@ -145,7 +133,7 @@ def _derived(name, entries, opts):
     if name == "tcp_check":
         instances = [{
             "name": "berth %s" % entry_name,
-            "host": _local_host(entry["bind"]).strip("[]"),
+            "host": connect_host(entry["bind"]),
             "port": int(entry["port"]),
             "timeout": opts.get("tcp_timeout", 3),
             "tags": tags + ["berth_port:%s" % entry_name, "berth_service:%s" % entry.get("service", "")],

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: berth contributors
-# Simplified BSD License (see https://opensource.org/licenses/BSD-2-Clause)
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """Listening sockets from /proc, and how they compare with the port registry.
 
 No ``ss``/``netstat``: sockets come from /proc/net/{tcp,tcp6,udp,udp6}, their
@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import sys
 
-try:  # inside Ansible (AnsiballZ ships module_utils as ansible.module_utils.*)
-    from ansible.module_utils.berth_registry import binds_overlap, parse_address
-except ImportError:  # unit tests put module_utils on sys.path
-    from berth_registry import binds_overlap, parse_address  # type: ignore
+try:  # inside Ansible: the collection's module_utils (AnsiballZ ships it with the module)
+    from ansible_collections.berth.stack.plugins.module_utils.berth_registry import (
+        REGISTRY_HINT, binds_overlap, parse_address)
+except ImportError:  # outside Ansible (e.g. the agent check): the core file shipped beside this one
+    from berth_registry import REGISTRY_HINT, binds_overlap, parse_address  # type: ignore
 
 # /proc/net files: name -> (proto, family)
 NET_FILES = (("tcp", "tcp", 4), ("tcp6", "tcp", 6), ("udp", "udp", 4), ("udp6", "udp", 6))
@@ -191,7 +192,7 @@ def holders_of(entry, sockets):
             and binds_overlap(bind, parse_address(s["address"]))]
 
 
-def assess(entries, sockets, registry_file="inventories/<env>/group_vars/all/ports.yml"):
+def assess(entries, sockets, registry_file=REGISTRY_HINT):
     """Compare the host's registry ``entries`` with its listening ``sockets``.
 
     Returns ``(rows, conflicts)``: one row per entry (status OK, FREE, CONFLICT,
