@@ -21,16 +21,21 @@ SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.stamp: requirements-dev.txt requirements.yml
+$(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt requirements.yml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --upgrade pip -c constraints.txt
+	$(BIN)/pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/ansible-galaxy collection install -r requirements.yml >/dev/null
 	@touch $@
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Install the pinned toolchain into .venv
+
+.PHONY: constraints
+constraints: venv ## Re-pin constraints.txt from .venv (after changing requirements*.txt)
+	@{ echo "# Every Python package of the tested toolchain, exact versions (make constraints)."; \
+	   $(BIN)/pip freeze --all --exclude-editable | grep -v '^setuptools=='; } > constraints.txt
 
 .PHONY: docker
 docker: ## Start (installing if needed) the local Docker engine
