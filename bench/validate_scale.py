@@ -24,9 +24,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "bench", "out")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.path.insert(0, os.path.join(ROOT, "roles", "berth_ports", "module_utils"))
+sys.path.insert(0, os.path.join(ROOT, "collections"))
 
-import berth_registry  # noqa: E402
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry  # noqa: E402
 import gen_inventory  # noqa: E402
 
 NOOP = """---

@@ -11,6 +11,7 @@ check-removal test at the end restarts the agent on purpose.
 
 import hashlib
 import importlib.util
+import sys
 import json
 import os
 import pathlib
@@ -24,11 +25,8 @@ from conftest import SCENARIO_LOG
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SCENARIO = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "berth_ports", ROOT / "roles/berth_ports/filter_plugins/berth_ports.py"
-)
-berth_ports = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(berth_ports)
+sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collection berth.stack
+from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
 # datadog.yaml setting (datadog_port_names key) -> path inside datadog.yaml (the vendor's schema).

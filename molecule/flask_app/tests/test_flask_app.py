@@ -12,6 +12,7 @@ The SIGKILL test runs last (file order): it kills the service on purpose.
 """
 
 import importlib.util
+import sys
 import json
 import os
 import pathlib
@@ -36,8 +37,10 @@ def _load(name, path):
     return module
 
 
-berth_ports = _load("berth_ports", ROOT / "roles/berth_ports/filter_plugins/berth_ports.py")
-tree_hash = _load("flask_app_tree_hash", ROLE / "lookup_plugins/flask_app_tree_hash.py").tree_hash
+sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collection berth.stack
+from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
+
+tree_hash = _load("flask_app_tree_hash", ROOT / "plugins/lookup/flask_app_tree_hash.py").tree_hash
 
 DEFAULTS = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
 KNOBS = yaml.safe_load((SCENARIO / "side_effect.yml").read_text())[0]["vars"]

@@ -6,6 +6,7 @@ and from the role's defaults, never from constants written here.
 """
 
 import importlib.util
+import sys
 import json
 import os
 import pathlib
@@ -14,11 +15,8 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-_spec = importlib.util.spec_from_file_location(
-    "berth_ports", ROOT / "roles/berth_ports/filter_plugins/berth_ports.py"
-)
-berth_ports = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(berth_ports)
+sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collection berth.stack
+from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
 CONFIG_FILES = [

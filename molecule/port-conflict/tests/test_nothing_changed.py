@@ -12,8 +12,8 @@ import yaml
 ROOT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 import sys  # noqa: E402
 
-sys.path.insert(0, os.path.join(ROOT, "roles", "berth_ports", "filter_plugins"))
-from berth_ports import berth_port  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "collections"))  # the working tree as the collection berth.stack
+from ansible_collections.berth.stack.plugins.filter.berth_ports import berth_port  # noqa: E402
 
 testinfra_hosts = ["ansible://web"]
 

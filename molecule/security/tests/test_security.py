@@ -9,6 +9,7 @@ its documented dummy password; nothing expected is a constant written here.
 """
 
 import importlib.util
+import sys
 import ipaddress
 import os
 import pathlib
@@ -22,9 +23,8 @@ VAULT = ROOT / "inventories/sandbox/group_vars/all/vault.yml"
 VAULT_PASSWORD = ROOT / "inventories/sandbox/vault-password.txt"
 EPHEMERAL = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 
-_spec = importlib.util.spec_from_file_location("berth_ports", ROOT / "roles/berth_ports/filter_plugins/berth_ports.py")
-berth_ports = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(berth_ports)
+sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collection berth.stack
+from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 # Units berth writes (hardening must be OK <= 2.5) and units it installs (measured, for information).
 FLASK_DEFAULTS = yaml.safe_load((ROOT / "roles/flask_app/defaults/main.yml").read_text())
