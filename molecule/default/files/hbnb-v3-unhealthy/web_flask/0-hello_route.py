@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""TEST FIXTURE (molecule/rollout): a release whose /health always fails.
+"""TEST FIXTURE (molecule/default): a release whose /health always fails.
 
 The staged rollout must stop at the canary with it, roll the canary back and
 leave every other host on its release. Otherwise identical to the sample app.
