@@ -62,8 +62,12 @@ molecule: venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
 	  n=$$((n + 1)); echo "=== scenario $$s passed in $$(( $$(date +%s) - start )) s"; \
 	done; echo "molecule: $$n passed, 0 failed"
 
+.PHONY: consumer
+consumer: venv image ## The built collection from a playbook outside this repository (no berth ansible.cfg)
+	tests/consumer/run.sh
+
 .PHONY: test
-test: lint unit molecule ## Lint, unit tests and every Molecule scenario
+test: lint unit molecule consumer ## Lint, unit tests, every Molecule scenario, the consumer test
 
 .PHONY: demo
 demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and routes

@@ -22,6 +22,7 @@ from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = r"""
 name: flask_app_tree_hash
+version_added: 0.1.0
 short_description: short content hash of a directory tree on the controller
 description:
   - Hashes relative paths, executable bits and contents of every file under a directory.
@@ -34,6 +35,24 @@ options:
     description: number of hex digits returned
     type: int
     default: 12
+author: berth contributors
+"""
+
+EXAMPLES = r"""
+- name: Name the release after the content of the source tree
+  ansible.builtin.set_fact:
+    release: "{{ lookup('berth.stack.flask_app_tree_hash', '/srv/src/hbnb') }}"
+
+- name: A longer id
+  ansible.builtin.debug:
+    msg: "{{ lookup('berth.stack.flask_app_tree_hash', playbook_dir ~ '/app', length=16) }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: The first O(length) hex digits of the tree's sha256, one string.
+  type: list
+  elements: str
 """
 
 IGNORED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", ".pytest_cache"})
