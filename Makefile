@@ -77,9 +77,10 @@ demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and route
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/routes.yml
 
 .PHONY: validate
-validate: venv ## Offline registry validation of INVENTORY (default: every inventory)
+validate: venv ## Offline registry validation of INVENTORY (default: every inventory; VAULT="--vault-password-file F")
 	@for inv in $(or $(INVENTORY),$(wildcard inventories/*)); do \
 	  echo "=== $$inv"; vault=; [ -f $$inv/vault-password.txt ] && vault="--vault-password-file $$inv/vault-password.txt"; \
+	  [ -z "$$vault" ] && [ -f $$inv/group_vars/all/vault.yml ] && vault="$(or $(VAULT),--ask-vault-pass)"; \
 	  ansible-playbook -i $$inv $$vault playbooks/validate.yml; done
 
 .PHONY: diff-envs
