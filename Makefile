@@ -56,6 +56,9 @@ unit: venv ## pytest unit tests (no hosts needed)
 
 .PHONY: molecule
 molecule: venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
+	@# The design's own command: `molecule <cmd>` with no -s finds the main scenario (default).
+	@out=$$(molecule syntax 2>&1) || { echo "$$out"; exit 1; }; \
+	  if echo "$$out" | grep -q CRITICAL; then echo "$$out"; echo "molecule without -s printed CRITICAL"; exit 1; fi
 	@n=0; for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
 	  molecule test -s $$s || { echo "=== scenario $$s FAILED"; echo "molecule: $$n passed, 1 failed"; exit 1; }; \

@@ -82,10 +82,33 @@ def test_guards_run_when_every_other_tag_is_skipped():
 
 
 def test_a_refusal_on_any_host_stops_the_whole_run():
-    """Validation and preflight plays are any_errors_fatal (opt-out: berth_preflight_any_errors_fatal)."""
+    """validate.yml is any_errors_fatal (one controller task); preflight.yml ends with a task that
+    fails every host once any host was refused (opt-out: berth_preflight_any_errors_fatal)."""
     import yaml
-    for name in ("validate.yml", "preflight.yml"):
-        play = yaml.safe_load((ROOT / "playbooks" / name).read_text())[0]
-        assert play["tags"] == ["always"]
-        fatal = play["any_errors_fatal"]
-        assert fatal is True or "berth_preflight_any_errors_fatal | default(true)" in str(fatal)
+    validate = yaml.safe_load((ROOT / "playbooks" / "validate.yml").read_text())[0]
+    assert validate["tags"] == ["always"] and validate["any_errors_fatal"] is True
+    preflight = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())[0]
+    assert preflight["tags"] == ["always"]
+    last = preflight["tasks"][-1]
+    assert "ansible.builtin.fail" in last
+    assert "berth_preflight_any_errors_fatal | default(true) | bool" in last["when"]
+
+
+def test_the_stop_task_fails_the_other_hosts_and_honours_the_opt_out(tmp_path):
+    """The stop task itself, on two local hosts where one is refused."""
+    import yaml
+    stop = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())[0]["tasks"][-1]
+    play = [{"hosts": "h1,h2", "gather_facts": False, "tasks": [
+        {"name": "refuse h1", "ansible.builtin.fail": {"msg": "refused"}, "when": "inventory_hostname == 'h1'"},
+        stop]},
+        {"hosts": "h1,h2", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "LATER PLAY RAN"}}]}]
+    (tmp_path / "p.yml").write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    for extra, later in (([], False), (["-e", "berth_preflight_any_errors_fatal=false"], True)):
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "h1,h2", "-c", "local", "p.yml"] + extra,
+                              cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert ("LATER PLAY RAN" in out) is later, out
+        if not later:
+            assert "The preflight refused h1" in out
