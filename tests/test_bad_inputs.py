@@ -253,6 +253,9 @@ def role_cases(gen):
         ("api-key-empty", "datadog", "datadog_api_key", {"datadog_api_key": ""},
          ["datadog_api_key is empty or undefined for host %s" % NOHOST,
           "Set vault_datadog_api_key in inventories/<env>/group_vars/all/vault.yml"]),
+        ("berth-ports-free-status", "datadog", "datadog_berth_ports_free_status",
+         {"datadog_berth_ports_free_status": "ignore"},
+         ["value of datadog_berth_ports_free_status must be one of: critical, warning, got: ignore"]),
         ("release-path-chars", "flask_app", "flask_app_release", {"flask_app_release": "../../etc"},
          ["flask_app_release '../../etc' on %s is not a safe release id" % NOHOST, "without '..' or '/'"]),
         ("release-slash", "flask_app", "flask_app_release", {"flask_app_release": "v1/evil"},
@@ -267,7 +270,7 @@ def role_cases(gen):
     ]
 
 
-ROLE_CASE_IDS = ["api-key-empty", "release-path-chars", "release-slash", "wsgi-malformed",
+ROLE_CASE_IDS = ["api-key-empty", "berth-ports-free-status", "release-path-chars", "release-slash", "wsgi-malformed",
                  "source-missing", "source-empty"]
 
 

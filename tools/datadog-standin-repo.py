@@ -105,7 +105,9 @@ def build_deb(src: Path, pool: Path) -> Path:
                 path.chmod(0o755)
             else:
                 path.chmod(0o644)
-        (stage / "opt/datadog-agent/standin/datadog_agent_standin.py").chmod(0o755)
+        for program in ("opt/datadog-agent/standin/datadog_agent_standin.py",
+                        "opt/datadog-agent/standin/datadog_agent_standin_checks.py", "usr/bin/datadog-agent"):
+            (stage / program).chmod(0o755)
         pool.mkdir(parents=True, exist_ok=True)
         deb = pool / ("datadog-agent_%s_all.deb" % VERSION.split(":", 1)[1])
         subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(deb)],

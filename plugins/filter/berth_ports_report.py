@@ -12,7 +12,7 @@ from __future__ import annotations
 COLUMNS = (
     ("entry", "entry"), ("port", "port"), ("proto", "proto"), ("bind", "bind"),
     ("service", "expected service"), ("pid", "pid"), ("process", "process"),
-    ("process_user", "user"), ("unit", "unit"), ("status", "status"),
+    ("process_user", "user"), ("unit", "unit"), ("status", "status"), ("check", "check"),
 )
 
 
@@ -33,7 +33,8 @@ def berth_ports_markdown(hosts, hostvars, result_var="__berth_ports_report", tit
     """Return a Markdown document with one table per host."""
     out = ["# %s" % title, ""]
     out.append("Status: OK = held by its service, FREE = nothing listens, CONFLICT = held by another "
-               "process, DISABLED = reserved entry (not opened).")
+               "process, DISABLED = reserved entry (not opened). Check: the level the Datadog berth_ports "
+               "check reports for the same entry (same code: module_utils/berth_status.py).")
     out.append("")
     for host in hosts:
         result = hostvars[host].get(result_var) or {}

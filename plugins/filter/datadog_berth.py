@@ -150,8 +150,12 @@ def _derived(name, entries, opts):
             instances.append({"name": "gunicorn", "search_string": list(search.get("app", ["gunicorn"])),
                               "exact_match": False, "tags": tags + ["berth_service:%s" % entries[app_name].get("service", "")]})
         return {"init_config": {}, "instances": instances} if instances else None
+    if name == "berth_ports":
+        # Built by the datadog_berth_ports_check filter from the registry's own per-host view.
+        return opts.get("berth_ports_check") or None
     raise AnsibleFilterError(
-        "datadog_checks.%s is 'derived', but the role derives only nginx, http_check, tcp_check and process; "
+        "datadog_checks.%s is 'derived', but the role derives only nginx, http_check, tcp_check, process "
+        "and berth_ports; "
         "give %s a mapping {init_config: ..., instances: [...]}" % (name, name))
 
 

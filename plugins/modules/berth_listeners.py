@@ -33,6 +33,13 @@ options:
     description: Root of the proc filesystem.
     type: path
     default: /proc
+  free_status:
+    description:
+      - Level (C(check) of each row) of an enabled entry whose port is free; the datadog role's
+        berth_ports agent check computes the same verdict with the same code (module_utils/berth_status.py).
+    type: str
+    choices: [critical, warning]
+    default: critical
 author: berth contributors
 """
 
@@ -50,7 +57,9 @@ listeners:
   type: list
   elements: dict
 ports:
-  description: One row per entry with status OK, FREE, CONFLICT or DISABLED and the holder.
+  description:
+    - One row per entry with status OK, FREE, CONFLICT or DISABLED and the holder, plus C(check)
+      (OK, WARNING, CRITICAL, or None when DISABLED) and C(message), the berth_ports agent check's verdict.
   returned: always
   type: list
   elements: dict
@@ -64,6 +73,7 @@ conflicts:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, listeners
 from ansible_collections.berth.stack.plugins.module_utils.berth_registry import REGISTRY_HINT
+from ansible_collections.berth.stack.plugins.module_utils.berth_status import verdict
 
 
 def main():
@@ -73,11 +83,14 @@ def main():
             "registry_file": {"type": "str", "default": REGISTRY_HINT},
             "fail_on_conflict": {"type": "bool", "default": False},
             "proc_root": {"type": "path", "default": "/proc"},
+            "free_status": {"type": "str", "choices": ["critical", "warning"], "default": "critical"},
         },
         supports_check_mode=True,
     )
     sockets = listeners(module.params["proc_root"])
     rows, conflicts = assess(module.params["entries"] or {}, sockets, module.params["registry_file"])
+    for row in rows:
+        row["check"], row["message"] = verdict(row, module.params["free_status"])
     result = {"changed": False, "listeners": sockets, "ports": rows, "conflicts": conflicts}
     if conflicts and module.params["fail_on_conflict"]:
         module.fail_json(msg="\n".join(conflicts), **result)

@@ -13,6 +13,11 @@ would open on the configured ports, bound as configured:
   process  process-agent expvar (process_config.expvar_port, loopback) and cmd API
            (process_config.cmd_port on cmd_host)
 
+core also runs the Python checks of checks.d (datadog_agent_standin_checks.py, a child
+process on the embedded Python that has datadog-checks-base), like the real agent's
+collector, and restarts it when it dies. Without /opt/datadog-agent/embedded/bin/python3
+it runs no check and says so in the status file.
+
 Stdlib only. Sends nothing anywhere.
 """
 
@@ -20,6 +25,7 @@ import json
 import os
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -82,6 +88,26 @@ def get(conf, path, default=None):
             return default
         node = node[part]
     return default if node is None else node
+
+
+EMBEDDED_PYTHON = os.environ.get("DD_STANDIN_EMBEDDED_PYTHON", "/opt/datadog-agent/embedded/bin/python3")
+CHECKS_RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "datadog_agent_standin_checks.py")
+CHECKS_STATUS = os.environ.get("DD_STANDIN_STATUS", "/run/datadog-agent/standin-checks.json")
+
+
+def supervise_checks():
+    """Run the checks runner on the embedded Python; restart it when it exits."""
+    if not os.path.exists(EMBEDDED_PYTHON):
+        with open(CHECKS_STATUS, "w") as handle:
+            json.dump({"standin": "berth TEST STAND-IN", "updated": time.time(), "checks": [], "not_run": {},
+                       "runner": "not started: %s is missing (datadog-checks-base is not installed)"
+                                 % EMBEDDED_PYTHON}, handle)
+        print("core: no %s, no checks are run" % EMBEDDED_PYTHON, flush=True)
+        return
+    while True:
+        code = subprocess.call([EMBEDDED_PYTHON, CHECKS_RUNNER, "run"])
+        print("core: checks runner exited with %s; restarting it in 5 s" % code, flush=True)
+        time.sleep(5)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -156,6 +182,7 @@ def main(argv):
         if get(conf, "use_dogstatsd", True):
             host = WILDCARD if get(conf, "dogstatsd_non_local_traffic", False) else bind_host
             udp_listener(component, "dogstatsd", host, get(conf, "dogstatsd_port", 8125))
+        threading.Thread(target=supervise_checks, daemon=True).start()
     elif component == "trace":
         if not get(conf, "apm_config.enabled", True):
             print("trace: apm_config.enabled is false; exiting like the vendor agent", flush=True)
