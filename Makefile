@@ -42,8 +42,8 @@ docker: ## Start (installing if needed) the local Docker engine
 	@tools/docker-up.sh
 
 .PHONY: image
-image: docker ## Build the systemd test-host image (cached by recipe)
-	@tools/build-image.sh
+image: docker ## Build the systemd test-host images, Debian 12 and 13 (cached by recipe)
+	@tools/build-image.sh bookworm trixie
 
 .PHONY: lint
 lint: venv ## yamllint (strict) and ansible-lint (profile production)
@@ -103,6 +103,6 @@ clean: ## Remove the sandbox and Molecule containers this project started
 	rm -rf .cache reports
 
 .PHONY: distclean
-distclean: clean ## Also remove .venv and the test-host image
-	-@docker info >/dev/null 2>&1 && docker rmi -f berth-debian12-systemd:latest >/dev/null 2>&1 || true
+distclean: clean ## Also remove .venv and the test-host images
+	-@docker info >/dev/null 2>&1 && docker rmi -f berth-debian12-systemd:latest berth-debian13-systemd:latest >/dev/null 2>&1 || true
 	rm -rf $(VENV)

@@ -1,69 +1,106 @@
 #!/usr/bin/env bash
-# Build the systemd test-host image that Molecule scenarios and `make demo` run.
+# Build the systemd test-host images that Molecule scenarios and `make demo` run:
+# one per Debian release, from this one recipe.
 #
-# No registry can be reached, so the image is made from Debian's mirror with
+#   tools/build-image.sh                 both: bookworm and trixie
+#   tools/build-image.sh trixie          one suite
+#   BERTH_IMAGE_TAG=try tools/build-image.sh   try a recipe change without replacing
+#                                        the :latest images other runs use
+#
+#   suite     Debian   image
+#   bookworm  12       berth-debian12-systemd:latest
+#   trixie    13       berth-debian13-systemd:latest   (today's stable)
+#
+# No registry can be reached, so each image is made from Debian's mirror with
 # debootstrap and imported into the local Docker engine. The controller's CA
 # bundle goes inside, so pip inside the hosts trusts the same TLS proxy the
-# controller does. The image carries a label with the hash of this recipe and
-# is rebuilt only when the recipe (this file or the CA bundle) changes.
+# controller does. Each image carries a label with the hash of this recipe, its
+# suite and the CA bundle, and is rebuilt only when one of those changes.
 set -euo pipefail
 
-IMAGE="${BERTH_IMAGE:-berth-debian12-systemd:latest}"
-SUITE="${BERTH_SUITE:-bookworm}"
+SUITES="${*:-${BERTH_SUITES:-bookworm trixie}}"
 MIRROR="${BERTH_MIRROR:-http://deb.debian.org/debian}"
 CA_BUNDLE="${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+TAG="${BERTH_IMAGE_TAG:-latest}"
 # What every test host has before any role runs: an init, Python for Ansible,
-# and the tools Testinfra and the health gates use.
+# and the tools Testinfra and the health gates use. The names are the same in 12 and 13.
 PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,curl,gnupg,sudo"
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
-recipe_hash=$(cat "$0" "$CA_BUNDLE" | sha256sum | cut -c1-16)
-current=$(docker image inspect -f '{{ index .Config.Labels "berth.recipe" }}' "$IMAGE" 2>/dev/null || true)
-if [ "$current" = "$recipe_hash" ]; then
-  log "$IMAGE is up to date (recipe $recipe_hash)"
-  exit 0
-fi
+image_for() {
+  case "$1" in
+    bookworm) echo "berth-debian12-systemd:$TAG" ;;
+    trixie) echo "berth-debian13-systemd:$TAG" ;;
+    *) log "unknown suite '$1' (known: bookworm = Debian 12, trixie = Debian 13)"; return 1 ;;
+  esac
+}
 
-if ! command -v debootstrap >/dev/null 2>&1; then
-  [ "$(id -u)" = 0 ] || { log "debootstrap is missing; install it (apt-get install debootstrap) and re-run"; exit 1; }
-  log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-fi
+ensure_debootstrap() {
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { log "debootstrap is missing; install it (apt-get install debootstrap) and re-run"; exit 1; }
+    log "installing debootstrap"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  fi
+  # debootstrap knows a suite through a script named after it (trixie needs debootstrap >= 1.0.124).
+  [ -e "/usr/share/debootstrap/scripts/$1" ] \
+    || { log "this debootstrap does not know '$1'; upgrade debootstrap (bookworm's 1.0.128 knows trixie)"; exit 1; }
+}
 
-work=$(mktemp -d /var/tmp/berth-rootfs.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-root="$work/rootfs"
+build() {
+  local suite=$1 image recipe_hash current work root start
+  image=$(image_for "$suite")
+  recipe_hash=$( { cat "$0" "$CA_BUNDLE"; echo "suite=$suite"; } | sha256sum | cut -c1-16)
+  current=$(docker image inspect -f '{{ index .Config.Labels "berth.recipe" }}' "$image" 2>/dev/null || true)
+  if [ "$current" = "$recipe_hash" ]; then
+    log "$image is up to date (recipe $recipe_hash)"
+    return 0
+  fi
+  ensure_debootstrap "$suite"
+  start=$(date +%s)
 
-log "debootstrap $SUITE into $root (about a minute)"
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+  work=$(mktemp -d /var/tmp/berth-rootfs.XXXXXX)
+  # shellcheck disable=SC2064 # expand now: $work is local to this call
+  trap "rm -rf '$work'" EXIT
+  root="$work/rootfs"
 
-# Trust what the controller trusts (TLS-inspecting proxies), for apt, curl and pip.
-install -m 0644 "$CA_BUNDLE" "$root/usr/local/share/ca-certificates/berth-controller-bundle.crt"
-install -m 0644 "$CA_BUNDLE" "$root/etc/ssl/certs/ca-certificates.crt"
-printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+  log "debootstrap $suite into $root (a minute or two)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$suite" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
-cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $MIRROR $SUITE main
-deb $MIRROR $SUITE-updates main
-deb http://deb.debian.org/debian-security $SUITE-security main
+  # Trust what the controller trusts (TLS-inspecting proxies), for apt, curl and pip.
+  install -m 0644 "$CA_BUNDLE" "$root/usr/local/share/ca-certificates/berth-controller-bundle.crt"
+  install -m 0644 "$CA_BUNDLE" "$root/etc/ssl/certs/ca-certificates.crt"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+
+  cat >"$root/etc/apt/sources.list" <<SOURCES
+deb $MIRROR $suite main
+deb $MIRROR $suite-updates main
+deb http://deb.debian.org/debian-security $suite-security main
 SOURCES
-# Keep the image small; apt still works normally inside the hosts.
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
-# A container has no consoles, no udev and no time to sync; these units only fail there.
-for unit in getty.target systemd-udevd.service systemd-udev-trigger.service \
-            systemd-timesyncd.service console-getty.service systemd-firstboot.service \
-            apt-daily.timer apt-daily-upgrade.timer; do
-  ln -sf /dev/null "$root/etc/systemd/system/$unit"
-done
-: >"$root/etc/machine-id"
+  # Keep the image small; apt still works normally inside the hosts.
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+  # A container has no consoles, no udev and no time to sync; these units only fail there.
+  for unit in getty.target systemd-udevd.service systemd-udev-trigger.service \
+              systemd-timesyncd.service console-getty.service systemd-firstboot.service \
+              apt-daily.timer apt-daily-upgrade.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+  done
+  : >"$root/etc/machine-id"
 
-log "importing $IMAGE"
-tar -C "$root" -c . | docker import \
-  -c "LABEL berth.recipe=$recipe_hash" \
-  -c 'ENV container=docker' \
-  -c 'CMD ["/lib/systemd/systemd"]' \
-  - "$IMAGE" >/dev/null
-log "built $IMAGE (recipe $recipe_hash)"
+  log "importing $image"
+  tar -C "$root" -c . | docker import \
+    -c "LABEL berth.recipe=$recipe_hash" \
+    -c "LABEL berth.suite=$suite" \
+    -c 'ENV container=docker' \
+    -c 'CMD ["/lib/systemd/systemd"]' \
+    - "$image" >/dev/null
+  rm -rf "$work"
+  trap - EXIT
+  log "built $image (recipe $recipe_hash) in $(( $(date +%s) - start )) s"
+}
+
+for suite in $SUITES; do
+  build "$suite"
+done
