@@ -56,12 +56,13 @@ def _routes():
     return pairs
 
 
-_VARS = {}
+_VARS = {}  # per host: the scenario runs on Debian 12 and Debian 13 side by side
 
 
 @pytest.fixture(scope="module")
 def facts(host):
-    if not _VARS:
+    name = host.backend.get_hostname()
+    if name not in _VARS:
         hv = host.ansible.get_variables()
         entry = berth_ports.berth_port(
             hv["berth_ports"], hv.get("flask_app_port_name", DEFAULTS["flask_app_port_name"]),
@@ -74,8 +75,19 @@ def facts(host):
                     "flask_app_conf_dir", "flask_app_state_dir"):
             ctx[key] = env.from_string(str(merged[key])).render(ctx)
         ctx["entry"] = entry
-        _VARS.update(ctx)
-    return _VARS
+        _VARS[name] = ctx
+    return _VARS[name]
+
+
+PLATFORMS = {p["name"]: p["image"] for p in yaml.safe_load((SCENARIO / "molecule.yml").read_text())["platforms"]}
+
+
+def test_host_runs_the_debian_release_its_image_names(host):
+    """The scenario covers Debian 12 and 13 only if each host really is the release of its image."""
+    image = PLATFORMS[host.backend.get_hostname()]
+    release = re.search(r"debian(\d+)", image).group(1)
+    assert host.system_info.distribution == "debian"
+    assert host.file("/etc/os-release").content_string.count('VERSION_ID="%s"' % release) == 1, image
 
 
 def _main_pid(host, facts):
