@@ -72,6 +72,28 @@ consumer: venv image ## The built collection from a playbook outside this reposi
 .PHONY: test
 test: lint unit molecule consumer ## Lint, unit tests, every Molecule scenario, the consumer test
 
+# Execution environment (execution-environment.yml, docs/awx.md); tools/ee-run.sh runs navigator.
+EE_IMAGE ?= berth-ee:latest
+export BERTH_EE_IMAGE := $(EE_IMAGE)
+# Inside the EE the sandbox hosts are reached through the docker socket (no docker CLI there).
+EE_SANDBOX := -i $(SANDBOX) -i ee/sandbox-connection.yml $(SANDBOX_VAULT)
+
+.PHONY: ee-image
+ee-image: venv image ## Build the execution environment image (cached; EE_IMAGE=berth-ee:latest)
+	python3 tools/ee_context.py
+	ansible-builder build -f execution-environment.yml -c .cache/ee/context -t $(EE_IMAGE) --container-runtime docker -v 1
+
+.PHONY: ee
+ee: ee-image ## make demo with ansible-navigator in the EE: sandbox up, validate, site.yml, port map
+	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/sandbox.yml
+	tools/ee-run.sh playbooks/validate.yml $(EE_SANDBOX)
+	tools/ee-run.sh site.yml $(EE_SANDBOX)
+	tools/ee-run.sh playbooks/ports.yml $(EE_SANDBOX)
+
+.PHONY: ee-test
+ee-test: ee-image ## Validate, preflight, converge and verify one host (berth-ee-web1) from inside the EE
+	tools/ee-test.sh
+
 .PHONY: demo
 demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and routes
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/sandbox.yml
