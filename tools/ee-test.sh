@@ -8,6 +8,8 @@
 # 3. From inside the EE: playbooks/validate.yml (offline), playbooks/preflight.yml (live),
 #    playbooks/web.yml (flask_app + nginx), then tests/ee/verify.yml asserts the host serves the
 #    app through Nginx on the registry's ports.
+# 4. playbooks/ports.yml publishes the port map as custom stats (set_stats, what AWX keeps as job
+#    artifacts): the stats name this host only, with app_http and nginx_http held by their services.
 # The host is removed at the end, whatever happened. tools/ee-run.sh runs navigator (project
 # directory and docker socket mounted).
 set -euo pipefail
@@ -51,4 +53,18 @@ navigator playbooks/validate.yml
 navigator playbooks/preflight.yml
 navigator playbooks/web.yml
 navigator tests/ee/verify.yml
+stats=.cache/ee/ports-stats.out
+navigator playbooks/ports.yml --senv ANSIBLE_SHOW_CUSTOM_STATS=1 --senv ANSIBLE_CALLBACK_RESULT_FORMAT=json | tee "$stats"
+python3 - "$HOST" "$stats" <<'CHECK'
+import json, pathlib, sys
+host, path = sys.argv[1], pathlib.Path(sys.argv[2])
+runs = [line.split("RUN:", 1)[1] for line in path.read_text().splitlines() if line.strip().startswith("RUN:")]
+assert runs, "no custom stats (set_stats) in the output of playbooks/ports.yml"
+port_map = json.loads(runs[-1])["berth_port_map"]
+assert list(port_map) == [host], port_map.keys()
+status = {row["entry"]: row["status"] for row in port_map[host]}
+assert status.get("app_http") == "OK" and status.get("nginx_http") == "OK", status
+assert "CONFLICT" not in status.values(), status
+print("ee-test: port map in custom stats: %s" % status, file=sys.stderr)
+CHECK
 log "passed: validated, preflighted, converged and verified $HOST from inside $EE_IMAGE"
