@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
 # `make ee-test`: berth run by ansible-navigator inside its execution environment.
 #
-# 1. The EE image is the pinned ansible-core, and carries berth.stack when the project is a
-#    collection (galaxy.yml).
-# 2. One systemd test host (berth-ee-web1, Debian 13 unless BERTH_EE_HOST_IMAGE says otherwise)
-#    is started with the settings of every test host.
-# 3. From inside the EE: playbooks/validate.yml (offline), playbooks/preflight.yml (live),
-#    playbooks/web.yml (flask_app + nginx), then tests/ee/verify.yml asserts the host serves the
-#    app through Nginx on the registry's ports.
-# 4. playbooks/ports.yml publishes the port map as custom stats (set_stats, what AWX keeps as job
-#    artifacts): the stats name this host only, with app_http and nginx_http held by their services.
-# The host is removed at the end, whatever happened. tools/ee-run.sh runs navigator (project
+# 1. The EE image runs the pinned ansible-core, and carries the project's collection when the
+#    project is one (galaxy.yml).
+# 2. The hosts of tests/ee/inventory (berth-ee-web1 on Debian 12, berth-ee-web2 on Debian 13)
+#    are started with the settings of every test host, and get the Datadog stand-in mirror
+#    (as in `make demo`, from the controller).
+# 3. From inside the EE: playbooks/validate.yml (offline), then site.yml (validation, live
+#    preflight, app, Nginx, Datadog stand-in agent), then tests/ee/verify.yml asserts each host
+#    serves the app through Nginx on the registry's ports.
+# 4. playbooks/ports.yml publishes the port map as custom stats (set_stats, what AWX keeps as
+#    job artifacts): the stats name both hosts, every entry held by its service or disabled.
+# The hosts are removed at the end, whatever happened. tools/ee-run.sh runs navigator (project
 # directory and docker socket mounted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EE_IMAGE="${BERTH_EE_IMAGE:-berth-ee:latest}"
-HOST_IMAGE="${BERTH_EE_HOST_IMAGE:-berth-debian13-systemd:latest}"
-HOST=berth-ee-web1
 INVENTORY=tests/ee/inventory
+VAULT=(--vault-password-file inventories/sandbox/vault-password.txt)
 
 log() { printf 'ee-test: %s\n' "$*" >&2; }
-cleanup() { docker rm -f "$HOST" >/dev/null 2>&1 || true; }
+
+# host<TAB>image for every host of the test inventory (read with the controller's ansible).
+mapfile -t HOSTS < <(ansible-inventory -i "$INVENTORY" "${VAULT[@]}" --list \
+  | python3 -c 'import json, sys; hv = json.load(sys.stdin)["_meta"]["hostvars"]; print("\n".join("%s\t%s" % (h, v["ee_test_image"]) for h, v in sorted(hv.items())))')
+[ "${#HOSTS[@]}" -gt 0 ] || { log "no hosts in $INVENTORY"; exit 1; }
+cleanup() { for entry in "${HOSTS[@]}"; do docker rm -f "${entry%%$'\t'*}" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 pin=$(sed -n 's/^ansible-core==//p' requirements-dev.txt)
@@ -36,35 +41,39 @@ if [ -f galaxy.yml ]; then
 fi
 
 cleanup
-log "starting $HOST from $HOST_IMAGE"
-docker run -d --name "$HOST" --hostname "$HOST" --label berth.owner=ee-test \
-  --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
-  "$HOST_IMAGE" /lib/systemd/systemd >/dev/null
+for entry in "${HOSTS[@]}"; do
+  host=${entry%%$'\t'*} image=${entry#*$'\t'}
+  log "starting $host from $image"
+  docker run -d --name "$host" --hostname "$host" --label berth.owner=ee-test \
+    --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
+    "$image" /lib/systemd/systemd >/dev/null
+done
+for entry in "${HOSTS[@]}"; do
+  timeout 60 docker exec "${entry%%$'\t'*}" systemctl is-system-running --wait >/dev/null || true
+done
+ansible-playbook -i "$INVENTORY" "${VAULT[@]}" molecule/resources/datadog-standin-mirror.yml >/dev/null
 
-navigator() {
-  tools/ee-run.sh "$@" -i "$INVENTORY" --vault-password-file inventories/sandbox/vault-password.txt
-}
+navigator() { tools/ee-run.sh "$@" -i "$INVENTORY" "${VAULT[@]}"; }
 
-timeout 60 docker exec "$HOST" systemctl is-system-running --wait >/dev/null || true
 navigator playbooks/validate.yml
-navigator playbooks/preflight.yml
-navigator playbooks/web.yml
+navigator site.yml
 navigator tests/ee/verify.yml
 stats=.cache/ee/ports-stats.out
 navigator playbooks/ports.yml --senv ANSIBLE_SHOW_CUSTOM_STATS=1 --senv ANSIBLE_CALLBACK_RESULT_FORMAT=json | tee "$stats"
-python3 - "$HOST" "$stats" <<'CHECK'
+python3 - "$stats" "${HOSTS[@]%%$'\t'*}" <<'CHECK'
 import json, pathlib, sys
-host, path = sys.argv[1], pathlib.Path(sys.argv[2])
+path, hosts = pathlib.Path(sys.argv[1]), sys.argv[2:]
 runs = [line.split("RUN:", 1)[1] for line in path.read_text().splitlines() if line.strip().startswith("RUN:")]
 assert runs, "no custom stats (set_stats) in the output of playbooks/ports.yml"
 port_map = json.loads(runs[-1])["berth_port_map"]
-assert list(port_map) == [host], port_map.keys()
-status = {row["entry"]: row["status"] for row in port_map[host]}
-assert status.get("app_http") == "OK" and status.get("nginx_http") == "OK", status
-assert "CONFLICT" not in status.values(), status
-print("ee-test: port map in custom stats: %s" % status, file=sys.stderr)
+assert sorted(port_map) == sorted(hosts), sorted(port_map)
+for host in hosts:
+    status = {row["entry"]: row["status"] for row in port_map[host]}
+    assert status.get("app_http") == "OK" and status.get("nginx_http") == "OK", (host, status)
+    assert set(status.values()) <= {"OK", "DISABLED"}, (host, status)
+    print("ee-test: %s port map in custom stats: %s" % (host, status), file=sys.stderr)
 CHECK
-log "passed: validated, preflighted, converged and verified $HOST from inside $EE_IMAGE"
+log "passed: validated, converged (site.yml) and verified ${#HOSTS[@]} hosts from inside $EE_IMAGE"
