@@ -125,6 +125,6 @@ clean: ## Remove the sandbox and Molecule containers this project started
 	rm -rf .cache reports
 
 .PHONY: distclean
-distclean: clean ## Also remove .venv and the test-host images
-	-@docker info >/dev/null 2>&1 && docker rmi -f berth-debian12-systemd:latest berth-debian13-systemd:latest >/dev/null 2>&1 || true
+distclean: clean ## Also remove .venv, the test-host images and the EE image
+	-@docker info >/dev/null 2>&1 && docker rmi -f berth-debian12-systemd:latest berth-debian13-systemd:latest $(EE_IMAGE) >/dev/null 2>&1 || true
 	rm -rf $(VENV)
