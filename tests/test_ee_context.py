@@ -119,3 +119,27 @@ def test_the_projects_own_requirements_stage_from_the_ansible_package(tmp_path):
         pytest.skip("no ansible_collections for this interpreter (make venv)")
     found = ee_context.resolve(source, ee_context.wanted(ee_context.requirements_file(ROOT)))
     assert set(ee_context.wanted(ee_context.requirements_file(ROOT))) <= set(found)
+
+
+def _pins(path):
+    """{lowercased name: version} of every `name==version` line of a requirements file."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.split("[")[0].strip().lower()] = version.strip()
+    return pins
+
+
+def test_the_ee_installs_the_tested_versions_of_the_run_time_needs():
+    """execution-environment.yml and ee/requirements.txt pin what constraints.txt says was tested,
+    and carry every run-time requirement of the project (requirements.txt)."""
+    constraints = _pins(ROOT / "constraints.txt")
+    ee = _pins(ROOT / "ee/requirements.txt")
+    deps = yaml.safe_load((ROOT / "execution-environment.yml").read_text())["dependencies"]
+    for key in ("ansible_core", "ansible_runner"):
+        name, version = deps[key]["package_pip"].split("==")
+        ee[name.lower()] = version
+    assert {name: (version, constraints.get(name)) for name, version in ee.items() if constraints.get(name) != version} == {}
+    assert set(_pins(ROOT / "requirements.txt")) <= set(ee)

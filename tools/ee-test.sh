@@ -29,9 +29,9 @@ mapfile -t HOSTS < <(ansible-inventory -i "$INVENTORY" "${VAULT[@]}" --list \
 cleanup() { for entry in "${HOSTS[@]}"; do docker rm -f "${entry%%$'\t'*}" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
-pin=$(sed -n 's/^ansible-core==//p' requirements-dev.txt)
+pin=$(sed -n 's/^ansible-core==//p' requirements.txt)
 ee_core=$(docker run --rm "$EE_IMAGE" ansible --version | sed -n '1s/.*core \([0-9.]*\).*/\1/p')
-[ "$ee_core" = "$pin" ] || { log "EE has ansible-core '$ee_core', requirements-dev.txt pins '$pin'"; exit 1; }
+[ "$ee_core" = "$pin" ] || { log "EE has ansible-core '$ee_core', requirements.txt pins '$pin'"; exit 1; }
 log "EE $EE_IMAGE: ansible-core $ee_core (the pin)"
 if [ -f galaxy.yml ]; then
   name=$(python3 -c 'import yaml; g = yaml.safe_load(open("galaxy.yml")); print(g["namespace"] + "." + g["name"])')
@@ -59,6 +59,11 @@ ansible-playbook -i "$INVENTORY" "${VAULT[@]}" molecule/resources/datadog-standi
 navigator() { tools/ee-run.sh "$@" -i "$INVENTORY" "${VAULT[@]}"; }
 
 navigator playbooks/validate.yml
+if [ -f galaxy.yml ]; then
+  # The project's ansible.cfg puts its working tree (collections/) first; AWX-like, with only
+  # the EE's own collections: the built artifact installed in the image must do the same.
+  navigator playbooks/validate.yml --senv ANSIBLE_COLLECTIONS_PATH=/usr/share/ansible/collections
+fi
 navigator site.yml
 navigator tests/ee/verify.yml
 stats=.cache/ee/ports-stats.out

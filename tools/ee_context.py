@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import pathlib
 import shutil
@@ -139,11 +140,15 @@ def build_project_collection(project: pathlib.Path, out: pathlib.Path, galaxy_bi
 
 
 def default_source() -> pathlib.Path:
+    """The collections the `ansible` package installed (not a project's own collections/ tree,
+    which may come first on sys.path)."""
     try:
-        import ansible_collections  # the `ansible` package's collections
-    except ImportError as exc:  # pragma: no cover - depends on the interpreter
-        raise StageError("no ansible_collections package for %s; run it with .venv/bin/python" % sys.executable) from exc
-    return pathlib.Path(list(ansible_collections.__path__)[0])
+        path = pathlib.Path(str(importlib.metadata.distribution("ansible").locate_file("ansible_collections")))
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise StageError("no `ansible` package for %s; run it with .venv/bin/python" % sys.executable) from exc
+    if not path.is_dir():
+        raise StageError("the `ansible` package has no %s" % path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
