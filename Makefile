@@ -70,7 +70,7 @@ consumer: venv image ## The built collection from a playbook outside this reposi
 	tests/consumer/run.sh
 
 .PHONY: test
-test: lint unit molecule consumer ## Lint, unit tests, every Molecule scenario, the consumer test
+test: lint unit molecule consumer ee-test ## Lint, unit tests, every Molecule scenario, the consumer test, the EE test
 
 # Execution environment (execution-environment.yml, docs/awx.md); tools/ee-run.sh runs navigator.
 EE_IMAGE ?= berth-ee:latest
