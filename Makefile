@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
-export PATH := $(BIN):$(PATH)
+export PATH := $(BIN):$(subst $(BIN):,,$(PATH))
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 

@@ -176,21 +176,25 @@ def _registry_rows(scope, entries, flat, only_if_differs=None):
                 flat[(scope, "berth_ports.%s.%s" % (entry, key))] = value
 
 
+def _scope_rows(scope, variables, flat, registry_args=None, only_if_differs=None):
+    """One group's or host's rows: its effective registry (when it changes it) and its other variables."""
+    if registry_args is not None:
+        entries, problems = _entries(*registry_args)
+        _registry_rows(scope, entries, flat, only_if_differs)
+        for text in problems:
+            flat[(scope, "berth_ports_overrides (refused)")] = text
+    for name, value in variables.items():
+        if name not in ("berth_ports", "berth_ports_overrides"):
+            flat[(scope, name)] = _mask(name, value)
+
+
 def settings(groups, hosts=None, host_files=None):
     """Flatten one environment into {(group or host:<name>, setting): text}."""
     flat = {}
     registry = groups.get("all", {}).get("berth_ports", {}) or {}
     for group, variables in groups.items():
         overrides = variables.get("berth_ports_overrides", {}) or {}
-        if group == "all" or overrides:
-            entries, problems = _entries(registry, overrides)
-            _registry_rows(group, entries, flat)
-            for text in problems:
-                flat[(group, "berth_ports_overrides (refused)")] = text
-        for name, value in variables.items():
-            if name in ("berth_ports", "berth_ports_overrides"):
-                continue
-            flat[(group, name)] = _mask(name, value)
+        _scope_rows(group, variables, flat, (registry, overrides) if group == "all" or overrides else None)
     for host, item in sorted((hosts or {}).items()):
         own = dict(item.get("vars") or {})
         own.update((host_files or {}).get(host, {}))
@@ -203,16 +207,11 @@ def settings(groups, hosts=None, host_files=None):
             by_groups.update(groups.get(group, {}))
         group_overrides = by_groups.get("berth_ports_overrides", {}) or {}
         base, _ = _entries(by_groups.get("berth_ports", registry), group_overrides)
+        mine = None
         if "berth_ports_overrides" in own or "berth_ports" in own:
-            mine, problems = _entries(own.get("berth_ports", by_groups.get("berth_ports", registry)),
-                                      own.get("berth_ports_overrides", group_overrides))
-            _registry_rows(scope, mine, flat, only_if_differs=base)
-            for text in problems:
-                flat[(scope, "berth_ports_overrides (refused)")] = text
-        for name, value in own.items():
-            if name in ("berth_ports", "berth_ports_overrides"):
-                continue
-            flat[(scope, name)] = _mask(name, value)
+            mine = (own.get("berth_ports", by_groups.get("berth_ports", registry)),
+                    own.get("berth_ports_overrides", group_overrides))
+        _scope_rows(scope, own, flat, mine, only_if_differs=base)
     return flat
 
 

@@ -44,15 +44,7 @@ cleanup
 for entry in "${HOSTS[@]}"; do
   host=${entry%%$'\t'*} image=${entry#*$'\t'}
   log "starting $host from $image"
-  docker run -d --name "$host" --hostname "$host" --label berth.owner=ee-test \
-    --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
-    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-    --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
-    "$image" /lib/systemd/systemd >/dev/null
-done
-for entry in "${HOSTS[@]}"; do
-  timeout 60 docker exec "${entry%%$'\t'*}" systemctl is-system-running --wait >/dev/null || true
+  tools/test-host.sh "$host" "$image" --label berth.owner=ee-test
 done
 ansible-playbook -i "$INVENTORY" "${VAULT[@]}" molecule/resources/datadog-standin-mirror.yml >/dev/null
 

@@ -48,10 +48,13 @@ def berth_ports_registry_file(inventory_dir):
     return core.registry_file(inventory_dir)
 
 
+def _bind(entry_or_bind):
+    return entry_or_bind.get("bind") if isinstance(entry_or_bind, dict) else entry_or_bind
+
+
 def berth_connect_host(entry_or_bind):
     """The address a local client uses to reach an entry (or a bind address)."""
-    bind = entry_or_bind.get("bind") if isinstance(entry_or_bind, dict) else entry_or_bind
-    return core.connect_host(bind)
+    return core.connect_host(_bind(entry_or_bind))
 
 
 def berth_host_port(entry, local=True):
@@ -71,8 +74,7 @@ def berth_url(entry, path="/", scheme="http", local=True):
 
 def berth_is_loopback(entry_or_bind):
     """True when an entry (or a bind address) is reachable from the host only."""
-    bind = entry_or_bind.get("bind") if isinstance(entry_or_bind, dict) else entry_or_bind
-    return core.is_loopback(bind)
+    return core.is_loopback(_bind(entry_or_bind))
 
 
 class FilterModule(object):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.module_utils.berth_registry import (
-    REGISTRY_HINT, applies, connect_host, is_loopback, is_wildcard, url)
+    REGISTRY_HINT, connect_host, for_host, is_loopback, is_wildcard, url)
 
 # datadog.yaml settings whose listener the agent always binds to loopback.
 LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
@@ -94,14 +94,7 @@ def datadog_agent_ports(registry, port_names):
 
 
 def datadog_host_entries(registry, host_groups):
-    groups = set(host_groups or [])
-    out = {}
-    for name, entry in registry.items():
-        if not isinstance(entry, Mapping) or not entry.get("enabled", True):
-            continue
-        if applies(entry, groups):
-            out[name] = entry
-    return out
+    return for_host(registry, host_groups, enabled_only=True)
 
 
 def _derived(name, entries, opts):

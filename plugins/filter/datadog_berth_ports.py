@@ -22,9 +22,8 @@ import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.module_utils.berth_status import FREE_LEVELS, SERVICE_CHECK
 
-FREE_LEVELS = ("critical", "warning")
-SERVICE_CHECK = "berth.port.owner"
 HTTP_SERVICE_CHECK = "http.can_connect"
 
 
@@ -74,6 +73,13 @@ def datadog_berth_monitors(checks_by_host, options=None):
         for inst in (checks.get("http_check") or {}).get("instances") or []:
             routes.setdefault(inst["name"], inst)
     monitors = []
+    def monitor(name, query, message, thresholds, tags):
+        """One service-check monitor definition (options of community.general.datadog_monitor)."""
+        return {"name": name, "type": "service check", "query": query,
+                "notification_message": message + ("\n" + notify if notify else ""),
+                "thresholds": thresholds, "notify_no_data": True, "no_data_timeframe": no_data,
+                "tags": base_tags + list(tags) + ["managed_by:berth"]}
+
     for name in sorted(entries):
         inst = entries[name]
         where = "%s/%s (bind %s)" % (inst["port"], inst["proto"], inst["bind"])
@@ -84,16 +90,11 @@ def datadog_berth_monitors(checks_by_host, options=None):
             "[[#is_recovery]]Port %s (%s) on [[host.name]] is held by %s again.[[/is_recovery]]\n"
             "Registry entry %s; port map: ansible-playbook playbooks/ports.yml --limit [[host.name]]"
             % (where, name, inst["service"], inst["user"], where, name, where, name, inst["service"], name))
-        monitors.append({
-            "name": "%s port %s (%s/%s) owned by %s" % (prefix, name, inst["port"], inst["proto"], inst["service"]),
-            "type": "service check",
-            "query": '"%s".over("berth_port:%s").by("host").last(2).count_by_status()' % (SERVICE_CHECK, _tag_value(name)),
-            "notification_message": (message + ("\n" + notify if notify else "")),
-            "thresholds": {"ok": 1, "warning": 1, "critical": 1},
-            "notify_no_data": True,
-            "no_data_timeframe": no_data,
-            "tags": base_tags + ["berth_port:%s" % name, "berth_service:%s" % inst["service"], "managed_by:berth"],
-        })
+        monitors.append(monitor(
+            "%s port %s (%s/%s) owned by %s" % (prefix, name, inst["port"], inst["proto"], inst["service"]),
+            '"%s".over("berth_port:%s").by("host").last(2).count_by_status()' % (SERVICE_CHECK, _tag_value(name)),
+            message, {"ok": 1, "warning": 1, "critical": 1},
+            ["berth_port:%s" % name, "berth_service:%s" % inst["service"]]))
     for name in sorted(routes):
         inst = routes[name]
         port_tags = [t for t in inst.get("tags") or [] if str(t).startswith(("berth_port:", "berth_via:"))]
@@ -101,16 +102,10 @@ def datadog_berth_monitors(checks_by_host, options=None):
             "[[#is_alert]]%s does not answer on [[host.name]]: [[check_message]][[/is_alert]]\n"
             "[[#is_recovery]]%s answers again on [[host.name]].[[/is_recovery]]"
             % (inst["url"], inst["url"]))
-        monitors.append({
-            "name": "%s route %s answers" % (prefix, name),
-            "type": "service check",
-            "query": '"%s".over("instance:%s").by("host").last(3).count_by_status()' % (HTTP_SERVICE_CHECK, _tag_value(name)),
-            "notification_message": (message + ("\n" + notify if notify else "")),
-            "thresholds": {"ok": 1, "warning": 1, "critical": 2},
-            "notify_no_data": True,
-            "no_data_timeframe": no_data,
-            "tags": base_tags + port_tags + ["managed_by:berth"],
-        })
+        monitors.append(monitor(
+            "%s route %s answers" % (prefix, name),
+            '"%s".over("instance:%s").by("host").last(3).count_by_status()' % (HTTP_SERVICE_CHECK, _tag_value(name)),
+            message, {"ok": 1, "warning": 1, "critical": 2}, port_tags))
     return monitors
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 # Datadog's service-check status codes (AgentCheck.OK, WARNING, CRITICAL, UNKNOWN).
 LEVELS = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+# The service check the agent check reports and the monitors watch.
+SERVICE_CHECK = "berth.port.owner"
 FREE_LEVELS = ("critical", "warning")
 
 

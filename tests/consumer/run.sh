@@ -76,13 +76,7 @@ check "berth.stack.validate refuses a conflicting registry offline (no host need
 
 # 4. One role against a test host.
 docker rm -f "$HOST" >/dev/null 2>&1 || true
-docker run -d --name "$HOST" --label berth.owner=consumer-test --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined --cgroupns host \
-  -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  --stop-signal SIGRTMIN+3 "$IMAGE" /lib/systemd/systemd >/dev/null
-for _ in $(seq 1 30); do docker exec "$HOST" systemctl is-system-running >/dev/null 2>&1 && break
-  state=$(docker exec "$HOST" systemctl is-system-running 2>/dev/null || true)
-  [ "$state" = degraded ] && break; sleep 1; done
+"$ROOT/tools/test-host.sh" "$HOST" "$IMAGE" --label berth.owner=consumer-test
 check "site.yml (validate + berth.stack.nginx) converges the host" \
   bash -c '"$0"/ansible-playbook -i inventory site.yml > converge.txt 2>&1 || { tail -n 40 converge.txt; exit 1; }' "$BIN"
 check "a second run changes nothing" \

@@ -6,7 +6,7 @@
 Installed by berth's datadog role as ``checks.d/berth_ports.py``, next to the very
 same ``berth_proc.py``, ``berth_registry.py`` and ``berth_status.py`` the port map
 (``playbooks/ports.yml``) runs, copied from the one source
-(``roles/berth_ports/module_utils/``). The agent puts ``checks.d`` on ``sys.path``,
+(the collection's ``plugins/module_utils/``). The agent puts ``checks.d`` on ``sys.path``,
 so the imports below find them there.
 
 One instance per enabled registry entry that applies to the host
@@ -15,12 +15,12 @@ One instance per enabled registry entry that applies to the host
     init_config:
       proc_root: /proc            # optional, for tests
     instances:
-      - entry: app_http
-        port: 8000
+      - entry: app_http           # port, proto, bind, service, user: the entry's own values
+        port: <port>
         proto: tcp
-        bind: 127.0.0.1
-        service: flask-app
-        user: hbnb
+        bind: <bind>
+        service: <service>
+        user: <user>
         free_status: critical     # or warning: level when nothing listens
         min_collection_interval: 15
 
@@ -45,12 +45,10 @@ only when that user is the entry's ``user``).
 from __future__ import annotations
 
 from berth_proc import assess, listeners
-from berth_status import FREE_LEVELS, LEVELS, verdict
+from berth_status import FREE_LEVELS, LEVELS, SERVICE_CHECK, verdict
 from datadog_checks.base import AgentCheck, ConfigurationError
 
 __version__ = "1.0.0"
-
-SERVICE_CHECK = "berth.port.owner"
 ENTRY_KEYS = ("entry", "port", "proto", "bind", "service", "user")
 
 
