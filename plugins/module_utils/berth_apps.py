@@ -1,0 +1,444 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
+"""The apps of a web host, as data: one definition read by every role.
+
+``flask_apps`` (inventory) maps an app name to its settings; every setting it
+leaves out comes from the fleet-wide ``flask_app_*`` variables (the
+``defaults`` mapping the flask_app role builds). With ``flask_apps`` empty the
+host runs one app built from the ``flask_app_*`` variables alone, exactly as a
+one-app inventory always did.
+
+:func:`normalize` turns that into a list of complete app records (sorted by
+name) or raises :class:`AppError` listing every problem, each naming the
+variable, the host and the fix. The flask_app role deploys from the records,
+the nginx role routes to them (:func:`nginx_locations`), the datadog role
+derives its checks from them, and the staged rollout gates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+
+try:  # inside Ansible
+    from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
+except ImportError:  # outside Ansible (tools, the agent check): the core file beside this one
+    import berth_registry as core  # type: ignore
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+WSGI_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*:[A-Za-z_][A-Za-z0-9_.()]*$")
+RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$")
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+GUNICORN_RE = re.compile(r"^gunicorn([<>=!~ \[;]|$)", re.IGNORECASE)
+
+# Settings an app may set in flask_apps.<name>; each defaults to the fleet-wide value.
+SHARED_KEYS = (
+    "source_dir", "git_repo", "git_version", "release", "requirements", "requirements_file",
+    "pip_extra_args", "packages", "workers", "threads", "timeout", "graceful_timeout", "keepalive",
+    "restart_sec", "env", "health", "keep_releases", "private_users", "persistent", "static",
+    "nginx", "health_retries", "health_delay", "health_timeout", "health_journal_lines",
+)
+APP_KEYS = SHARED_KEYS + ("port", "wsgi", "routes", "secret_key", "root", "conf_dir", "state_dir", "socket")
+# One-app variables that have no fleet-wide meaning once flask_apps lists the apps.
+SINGLE_APP_VARS = {
+    "flask_app_name": "the app's key in flask_apps",
+    "flask_app_port_name": "flask_apps.<app>.port",
+    "flask_app_wsgi_app": "flask_apps.<app>.wsgi",
+    "flask_app_socket": "flask_apps.<app>.socket",
+    "flask_app_root": "flask_apps.<app>.root",
+    "flask_app_conf_dir": "flask_apps.<app>.conf_dir",
+    "flask_app_state_dir": "flask_apps.<app>.state_dir",
+    "flask_app_user": "the registry entry's user (flask_apps.<app>.port names the entry)",
+    "flask_app_group": "the registry entry's user (each app has its own group)",
+    "flask_app_service": "the registry entry's service (flask_apps.<app>.port names the entry)",
+    "flask_app_health_path": "flask_apps.<app>.health.path",
+}
+HEALTH_KEYS = ("path", "status", "body", "json", "release_key")
+NGINX_KEYS = ("keepalive", "connect_timeout", "send_timeout", "read_timeout", "max_fails", "fail_timeout")
+ROUTE_KEYS = ("prefix", "strip")
+STATIC_KEYS = ("prefix", "dir")
+DD_ENV = (("DD_TRACE_AGENT_PORT", "trace_entry"), ("DD_DOGSTATSD_PORT", "dogstatsd_entry"))
+
+
+class AppError(ValueError):
+    """flask_apps that cannot be deployed; the text lists every problem with its fix."""
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _safe_relpath(path):
+    text = str(path)
+    return bool(text) and not text.startswith("/") and ".." not in text.split("/") and "\n" not in text
+
+
+def has_gunicorn(requirements):
+    """True when a requirements list already names gunicorn (any pin or extra)."""
+    return any(GUNICORN_RE.match(str(line).strip()) for line in requirements or ())
+
+
+def secret_for(master, app_name, mode):
+    """The Flask secret key of one app.
+
+    ``legacy``: the one-app inventory's key as it is; ``derived``: HMAC-SHA256 of the app
+    name under the fleet's key, so every app has its own key from one vault secret.
+    """
+    if not master:
+        return ""
+    if mode == "derived":
+        return hmac.new(str(master).encode(), ("berth-app:" + app_name).encode(), hashlib.sha256).hexdigest()
+    return str(master)
+
+
+class _Checker(object):
+    def __init__(self, host):
+        self.host = host
+        self.problems = []
+
+    def add(self, variable, text, fix):
+        self.problems.append("%s on %s: %s. Fix: %s." % (variable, self.host, text, fix))
+
+
+def _route_list(check, var, value, keys, required):
+    routes = []
+    for index, item in enumerate(_as_list(value)):
+        if isinstance(item, str):
+            item = {"prefix": item}
+        if not isinstance(item, Mapping):
+            check.add("%s[%d]" % (var, index), "is %r, not a mapping" % (item,),
+                      "write {%s}" % ", ".join("%s: ..." % k for k in required))
+            continue
+        unknown = sorted(set(item) - set(keys))
+        if unknown:
+            check.add("%s[%d]" % (var, index), "has unknown keys %s" % ", ".join(unknown),
+                      "use only %s" % ", ".join(keys))
+        missing = [k for k in required if not item.get(k)]
+        if missing:
+            check.add("%s[%d]" % (var, index), "lacks %s" % ", ".join(missing), "set it")
+            continue
+        routes.append(dict(item))
+    return routes
+
+
+def _check_prefix(check, var, prefix, must_end_slash):
+    if not PREFIX_RE.match(str(prefix)):
+        check.add(var, "prefix %r is not a URL path starting with '/'" % (prefix,),
+                  "write a path such as /api/ (no spaces, quotes, braces or ';')")
+        return False
+    if must_end_slash and not str(prefix).endswith("/"):
+        check.add(var, "prefix %r must end with '/'" % (prefix,),
+                  "write %s/ (a stripped or static prefix is replaced as a directory)" % prefix)
+        return False
+    return True
+
+
+def _normalize_health(check, var, value, default):
+    if value is None:
+        value = default
+    if isinstance(value, str):
+        value = {"path": value}
+    if not isinstance(value, Mapping):
+        check.add(var, "is %r, not a mapping" % (value,), "write {path: /status, status: 200}")
+        return dict(default)
+    unknown = sorted(set(value) - set(HEALTH_KEYS))
+    if unknown:
+        check.add(var, "has unknown keys %s" % ", ".join(unknown), "use only %s" % ", ".join(HEALTH_KEYS))
+    health = {"path": "/", "status": 200, "body": "", "json": {}, "release_key": ""}
+    health.update({k: v for k, v in value.items() if k in HEALTH_KEYS and v is not None})
+    if not str(health["path"]).startswith("/"):
+        check.add(var + ".path", "%r does not start with '/'" % (health["path"],), "write the app's own path, e.g. /status")
+    try:
+        health["status"] = [int(s) for s in _as_list(health["status"])]
+    except (TypeError, ValueError):
+        check.add(var + ".status", "%r is not an HTTP status or a list of them" % (health["status"],), "write e.g. 200")
+        health["status"] = [200]
+    if not isinstance(health["json"], Mapping):
+        check.add(var + ".json", "is not a mapping of key to expected value", "write e.g. {status: OK}")
+        health["json"] = {}
+    health["json"] = dict(health["json"])
+    health["body"] = str(health["body"])
+    health["release_key"] = str(health["release_key"])
+    return health
+
+
+def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None):
+    """Complete, checked app records for one host (sorted by name), or :class:`AppError`.
+
+    ``apps``: the inventory's ``flask_apps`` (name -> settings; empty -> one app from
+    ``defaults``). ``defaults``: fleet-wide settings plus the one-app ones (``name``,
+    ``port``, ``wsgi``, ``routes``, ``root``, ``conf_dir``, ``state_dir``, ``group``,
+    ``socket``, ``secret_key``) and ``trace_entry`` / ``dogstatsd_entry`` (registry
+    entries whose ports reach every app's environment). ``single_app_vars``: the
+    one-app variables whose value differs from the role default; they are refused when
+    ``apps`` lists the apps, naming their replacement.
+    """
+    check = _Checker(host)
+    defaults = dict(defaults or {})
+    entries, _, reg_problems = core.effective(registry, overrides)
+    if reg_problems:
+        raise AppError("; ".join(p.text for p in reg_problems))
+    host_groups = frozenset(host_groups or ())
+    if apps is None:
+        apps = {}
+    if not isinstance(apps, Mapping):
+        raise AppError("flask_apps on %s is %s, not a mapping of app name to settings. Fix: write "
+                       "flask_apps: {web_flask: {port: <registry entry>, wsgi: package.module:app, routes: [/]}}."
+                       % (host, type(apps).__name__))
+    single = not apps
+    for variable in sorted(set(single_app_vars or ()) & {"flask_app_user", "flask_app_service"}):
+        check.add(variable, "is no longer read: the app's account and unit are its registry entry's",
+                  "remove %s and set %s" % (variable, SINGLE_APP_VARS[variable]))
+    if not single:
+        for variable in sorted(single_app_vars or ()):
+            if variable in SINGLE_APP_VARS and variable not in ("flask_app_user", "flask_app_service"):
+                check.add(variable, "is a one-app setting, but flask_apps lists the apps",
+                          "set %s instead and remove %s" % (SINGLE_APP_VARS[variable], variable))
+        specs = [(str(name), spec if spec is not None else {}) for name, spec in sorted(apps.items())]
+    else:
+        specs = [(str(defaults.get("name") or "hbnb"), {})]
+
+    records = []
+    for name, spec in specs:
+        var = "flask_apps.%s" % name if not single else "flask_app_*"
+        if not NAME_RE.match(name):
+            check.add(var, "app name %r is not 1-31 lower-case letters, digits, '_' or '-', starting with a letter" % name,
+                      "rename the key in flask_apps (it names /srv/<name>, /etc/<name>, /var/lib/<name>)")
+            continue
+        if not isinstance(spec, Mapping):
+            check.add(var, "is %s, not a mapping of settings" % type(spec).__name__,
+                      "write {port: <registry entry>, wsgi: package.module:app}")
+            continue
+        unknown = sorted(set(spec) - set(APP_KEYS))
+        if unknown:
+            check.add(var, "has unknown settings %s" % ", ".join(unknown), "use only %s" % ", ".join(sorted(APP_KEYS)))
+
+        def get(key, fallback=None, _spec=spec):
+            if key in _spec and _spec[key] is not None:
+                return _spec[key]
+            return defaults.get(key, fallback)
+
+        port_name = str(spec.get("port") or (defaults.get("port") if single else name))
+        entry = entries.get(port_name)
+        if not isinstance(entry, Mapping):
+            check.add(var + (".port" if not single else " (flask_app_port_name)"),
+                      "names registry entry '%s', which is not in berth_ports" % port_name,
+                      "add %s to berth_ports in %s or name an existing entry (%s)"
+                      % (port_name, core.REGISTRY_HINT, ", ".join(sorted(entries))))
+            continue
+        if not entry.get("enabled", True) or entry.get("proto") != "tcp" or not core.applies(entry, host_groups):
+            check.add(var, "registry entry '%s' is %s" % (
+                port_name, "disabled" if not entry.get("enabled", True) else
+                ("not tcp" if entry.get("proto") != "tcp" else
+                 "not opened on this host (groups %s)" % list(entry.get("groups") or []))),
+                "gunicorn needs an enabled tcp entry for this host: fix berth_ports / berth_ports_overrides "
+                "or the app's port")
+            continue
+
+        wsgi = str(spec.get("wsgi") or (defaults.get("wsgi") if single else ""))
+        if not WSGI_RE.match(wsgi):
+            check.add(var + (".wsgi" if not single else " (flask_app_wsgi_app)"),
+                      "WSGI target %r is not 'package.module:callable'" % wsgi,
+                      "write it relative to the source root, e.g. web_flask.0-hello_route:app")
+
+        release = str(get("release", "") or "")
+        if release and (not RELEASE_RE.match(release) or ".." in release):
+            check.add(var + ".release" if not single else "flask_app_release",
+                      "%r is not a safe release id" % release,
+                      "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'")
+
+        requirements = [str(r) for r in _as_list(get("requirements", []))]
+        requirements_file = str(get("requirements_file", "requirements.txt") or "")
+        if not requirements and not _safe_relpath(requirements_file):
+            check.add(var + ".requirements_file", "%r is not a path inside the source" % requirements_file,
+                      "name a file relative to the source root, or list pins in requirements")
+
+        packages = [str(p) for p in _as_list(get("packages", []))]
+        for package in packages:
+            if not PACKAGE_RE.match(package):
+                check.add(var + ".packages", "%r is not a Debian package name" % package, "fix the list")
+
+        env = get("env", {}) or {}
+        if not isinstance(env, Mapping):
+            check.add(var + ".env", "is not a mapping of variable to value", "write e.g. {HBNB_ENV: production}")
+            env = {}
+        for key in env:
+            if not ENV_RE.match(str(key)):
+                check.add(var + ".env", "%r is not an environment variable name" % (key,), "use letters, digits and '_'")
+
+        routes = _route_list(check, var + ".routes", spec.get("routes") if "routes" in spec
+                             else defaults.get("routes", [{"prefix": "/"}] if single else []), ROUTE_KEYS, ("prefix",))
+        for route in routes:
+            route["strip"] = bool(route.get("strip", False))
+            _check_prefix(check, var + ".routes", route["prefix"], route["strip"])
+        static = _route_list(check, var + ".static", get("static", []), STATIC_KEYS, ("prefix", "dir"))
+        for item in static:
+            _check_prefix(check, var + ".static", item["prefix"], True)
+            if not _safe_relpath(item["dir"]):
+                check.add(var + ".static", "dir %r is not a directory inside the source" % item["dir"],
+                          "name it relative to the source root, e.g. web_dynamic/static")
+            item["dir"] = str(item["dir"]).strip("/")
+        persistent = [str(p) for p in _as_list(get("persistent", []))]
+        for path in persistent:
+            if not _safe_relpath(path.rstrip("/")) or "/" in path.rstrip("/"):
+                check.add(var + ".persistent", "%r is not a file or directory name in the source root" % path,
+                          "name the relative path the app writes, e.g. file.json (a trailing / for a directory)")
+
+        nginx = get("nginx", {}) or {}
+        if not isinstance(nginx, Mapping) or set(nginx) - set(NGINX_KEYS):
+            check.add(var + ".nginx", "must be a mapping with only %s" % ", ".join(NGINX_KEYS), "fix it")
+            nginx = {}
+
+        health = _normalize_health(check, var + ".health", spec.get("health"), defaults.get("health") or {"path": "/"})
+        secret_mode = "explicit" if spec.get("secret_key") else (
+            "none" if not defaults.get("secret_key") else ("legacy" if single else "derived"))
+
+        numbers = {}
+        for key in ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "restart_sec", "keep_releases",
+                    "health_retries", "health_delay", "health_timeout", "health_journal_lines"):
+            try:
+                numbers[key] = int(get(key, 0))
+            except (TypeError, ValueError):
+                check.add(var + "." + key, "%r is not an integer" % (get(key),), "write a number")
+                numbers[key] = 0
+        if numbers["workers"] < 1 or numbers["threads"] < 1:
+            check.add(var, "workers and threads must be at least 1", "fix workers / threads")
+
+        dd_env = {}
+        for env_name, entry_key in DD_ENV:
+            dd_entry = entries.get(str(defaults.get(entry_key) or ""))
+            if isinstance(dd_entry, Mapping) and dd_entry.get("enabled", True) and core.applies(dd_entry, host_groups):
+                dd_env[env_name] = str(dd_entry.get("port"))
+                dd_env.setdefault("DD_AGENT_HOST", core.connect_host(dd_entry.get("bind")))
+
+        user = str(entry.get("user"))
+        record = {
+            "name": name,
+            "port_name": port_name,
+            "bind": str(entry.get("bind")),
+            "port": int(entry.get("port")) if not isinstance(entry.get("port"), bool) else 0,
+            "connect_host": core.connect_host(entry.get("bind")),
+            "user": user,
+            "group": str(defaults.get("group") or user) if single else user,
+            "service": str(entry.get("service")),
+            "root": str(spec.get("root") or (defaults.get("root") if single else "") or "/srv/" + name),
+            "conf_dir": str(spec.get("conf_dir") or (defaults.get("conf_dir") if single else "") or "/etc/" + name),
+            "state_dir": str(spec.get("state_dir") or (defaults.get("state_dir") if single else "") or "/var/lib/" + name),
+            "socket": str(spec.get("socket") or (defaults.get("socket") if single else "") or ""),
+            "wsgi": wsgi,
+            "source_dir": str(get("source_dir", "") or ""),
+            "git_repo": str(get("git_repo", "") or ""),
+            "git_version": str(get("git_version", "HEAD") or "HEAD"),
+            "release": release,
+            "requirements": requirements + ([] if not requirements or has_gunicorn(requirements)
+                                            else [str(defaults.get("gunicorn_requirement") or "gunicorn==23.0.0")]),
+            "requirements_file": "" if requirements else requirements_file,
+            "pip_extra_args": str(get("pip_extra_args", "") or ""),
+            "packages": packages,
+            "env": {str(k): str(v) for k, v in env.items()},
+            "dd_env": dd_env,
+            "routes": routes,
+            "static": static,
+            "persistent": persistent,
+            "nginx": dict(nginx),
+            "health": health,
+            "secret": secret_mode,
+            "private_users": bool(get("private_users", True)),
+        }
+        record.update(numbers)
+        records.append(record)
+
+    _check_unique(check, records)
+    if check.problems:
+        raise AppError(" | ".join(check.problems))
+    return records
+
+
+def _check_unique(check, records):
+    seen = {}
+    for record in records:
+        for key in ("port_name", "user", "service", "root", "conf_dir", "state_dir"):
+            other = seen.setdefault((key, record[key]), record["name"])
+            if other != record["name"]:
+                check.add("flask_apps.%s" % record["name"], "shares its %s %r with app %s" % (key, record[key], other),
+                          "give every app its own registry entry (own port, user and service) and directories")
+        for item in record["routes"] + record["static"]:
+            other = seen.setdefault(("prefix", item["prefix"]), record["name"])
+            if other != record["name"] or ("prefix-in", record["name"], item["prefix"]) in seen:
+                check.add("flask_apps.%s" % record["name"], "routes prefix %s, which app %s routes too" % (item["prefix"], other),
+                          "give every prefix to exactly one app")
+            seen[("prefix-in", record["name"], item["prefix"])] = True
+
+
+def health_verdict(record, result, release=""):
+    """Why a health-check answer (an ``ansible.builtin.uri`` result) fails the app's gate, or "" when it passes."""
+    health = record["health"]
+    result = result or {}
+    status = result.get("status")
+    if status not in health["status"]:
+        return "status %s (expected %s)" % (status if status not in (None, -1) else "no answer",
+                                             "/".join(str(s) for s in health["status"]))
+    content = str(result.get("content") or "")
+    if health["body"] and health["body"] not in content:
+        return "body lacks %r" % health["body"]
+    data = result.get("json")
+    if (health["json"] or health["release_key"]) and not isinstance(data, Mapping):
+        return "answer is not a JSON object"
+    for key, value in health["json"].items():
+        if key not in data or str(data[key]) != str(value):
+            return "JSON %s is %r (expected %r)" % (key, data.get(key), value)
+    if health["release_key"] and str(data.get(health["release_key"], "")) != str(release):
+        return "JSON %s is %r (expected release %s)" % (health["release_key"], data.get(health["release_key"]), release)
+    return ""
+
+
+def probe_item(record, releases=None):
+    """The fields of an app record the berth_apps_probe module reads, with the release wanted."""
+    return {"name": record["name"], "root": record["root"], "service": record["service"],
+            "port": 0 if record.get("socket") else record["port"], "bind": record["bind"],
+            "release": (releases or {}).get(record["name"], "")}
+
+
+def nginx_locations(records):
+    """Nginx locations for the apps, longest prefix first.
+
+    Each: ``{prefix, app, kind: proxy|static, strip, upstream, alias}``; static files are
+    served from ``<root>/current/public/<index>/`` (a world-readable copy made at build).
+    """
+    locations = []
+    for record in records:
+        for route in record["routes"]:
+            locations.append({"prefix": route["prefix"], "app": record["name"], "kind": "proxy",
+                              "strip": route["strip"], "upstream": upstream_name(record["name"]), "alias": ""})
+        for index, item in enumerate(record["static"]):
+            locations.append({"prefix": item["prefix"], "app": record["name"], "kind": "static", "strip": False,
+                              "upstream": "", "alias": "%s/current/public/%d/" % (record["root"], index)})
+    return sorted(locations, key=lambda loc: (-len(loc["prefix"]), loc["prefix"]))
+
+
+def upstream_name(app_name):
+    """Nginx upstream of one app."""
+    return "berth_app_" + re.sub(r"[^A-Za-z0-9_]", "_", app_name)
+
+
+def nginx_path(record, path=None):
+    """The path a client requests through Nginx to reach ``path`` (default: the health path) of the app.
+
+    None when no route of the app reaches it.
+    """
+    path = record["health"]["path"] if path is None else path
+    for route in sorted(record["routes"], key=lambda r: -len(r["prefix"])):
+        if route["strip"]:
+            return route["prefix"].rstrip("/") + path
+        if path.startswith(route["prefix"]) or path + "/" == route["prefix"]:
+            return path
+    return None
