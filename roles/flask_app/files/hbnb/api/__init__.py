@@ -1,0 +1,1 @@
+"""api: the AirBnB-clone RESTful API (version v1 in api.v1)."""

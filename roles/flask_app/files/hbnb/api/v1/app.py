@@ -1,0 +1,61 @@
+#!/usr/bin/python3
+"""Starts the API: a Flask application serving the app_views blueprint.
+
+Routes (all under /api/v1, trailing slash optional):
+    /status                  JSON {"status": "OK"}
+    /stats                   JSON number of objects by type
+    /states, /states/<id>    the State objects (GET, POST, PUT, DELETE)
+Errors are JSON: 404 {"error": "Not found"}, 400 {"error": <message>}.
+And /health (outside /api/v1): JSON {status, release, port} for the deploy
+health gate.
+
+Served by gunicorn as ``api.v1.app:app`` from the source root (the working
+directory, where the file storage's file.json is).
+"""
+import os
+
+from flask import Flask, jsonify
+
+from api.v1.views import app_views
+from models import storage
+
+app = Flask(__name__)
+# Before the blueprint is registered: its rules take the map's default.
+app.url_map.strict_slashes = False
+app.register_blueprint(app_views, url_prefix="/api/v1")
+
+
+@app.teardown_appcontext
+def close_storage(error):
+    """Reloads the storage after each request."""
+    storage.close()
+
+
+@app.errorhandler(404)
+def not_found(error):
+    """Returns a JSON 404."""
+    return jsonify(error="Not found"), 404
+
+
+@app.errorhandler(400)
+def bad_request(error):
+    """Returns a JSON 400 with the error's message ("Not a JSON", ...)."""
+    return jsonify(error=error.description), 400
+
+
+@app.route("/health", strict_slashes=False)
+def health():
+    """Reports the release this process serves and the port it is bound to."""
+    port = os.environ.get("BERTH_PORT", "")
+    return jsonify(
+        status="ok",
+        release=os.environ.get("BERTH_RELEASE", "unknown"),
+        port=int(port) if port.isdigit() else None,
+    )
+
+
+if __name__ == "__main__":
+    # Run by hand only (the clone's defaults); berth serves the app with gunicorn.
+    app.run(host=os.environ.get("HBNB_API_HOST") or "0.0.0.0",
+            port=int(os.environ.get("HBNB_API_PORT") or "5000"),
+            threaded=True)

@@ -1,0 +1,1 @@
+"""models.engine: the storage engines (FileStorage)."""
