@@ -24,7 +24,7 @@ SANDBOX = ROOT / "inventories" / "sandbox"
 GUARDS = (
     "Check every host's effective port registry at once",
     "preflight | Refuse registry ports held by a foreign process",
-    "preflight | Check the WSGI target looks like module:callable",
+    "preflight | Resolve and check the apps of the host",
     "Preflight | Check the registry entries this role listens on",
     "Preflight | Require datadog_api_key",
 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.module_utils import berth_apps as apps_core
 from ansible_collections.berth.stack.plugins.module_utils.berth_registry import (
     REGISTRY_HINT, connect_host, for_host, is_loopback, is_wildcard, url)
 
@@ -109,6 +110,25 @@ def _derived(name, entries, opts):
         entry = entries[status_name]
         status_url = url(entry, opts.get("status_path", "/nginx_status"))
         return {"init_config": {}, "instances": [{"nginx_status_url": status_url, "tags": tags + ["berth_port:%s" % status_name]}]}
+    apps = list(opts.get("apps") or [])
+    if name == "http_check" and apps:
+        # Per app (flask_apps): its health check on its own port, and every route through Nginx.
+        instances = []
+        for app in apps:
+            app_tags = tags + ["berth_app:%s" % app["name"], "berth_port:%s" % app["port_name"]]
+            if app["port_name"] in entries and not app.get("socket"):
+                instances.append({"name": "%s app %s" % (app["name"], app["health"]["path"]),
+                                  "url": url(entries[app["port_name"]], app["health"]["path"]),
+                                  "timeout": opts.get("http_timeout", 5), "tags": app_tags + ["berth_via:app"]})
+            if http_name in entries:
+                health_path = apps_core.nginx_path(app)
+                for route in app["routes"]:
+                    path = health_path if health_path and health_path.startswith(route["prefix"]) else route["prefix"]
+                    instances.append({"name": "%s nginx %s" % (app["name"], path), "url": url(entries[http_name], path),
+                                      "timeout": opts.get("http_timeout", 5),
+                                      "tags": tags + ["berth_app:%s" % app["name"], "berth_port:%s" % http_name,
+                                                      "berth_via:nginx"]})
+        return {"init_config": {}, "instances": instances} if instances else None
     if name == "http_check":
         instances = []
         for entry_name, via in ((http_name, "nginx"), (app_name, "app")):
@@ -139,7 +159,12 @@ def _derived(name, entries, opts):
             instances.append({"name": "nginx", "search_string": list(search.get("nginx", ["nginx"])),
                               "exact_match": False, "tags": tags + ["berth_service:%s" % entries.get(
                                   http_name, entries.get(status_name, {})).get("service", "nginx")]})
-        if app_name in entries:
+        for app in apps:
+            # The master's command line names the app's own gunicorn config: one instance per app.
+            instances.append({"name": "gunicorn %s" % app["name"],
+                              "search_string": ["%s/gunicorn.conf.py" % app["conf_dir"]], "exact_match": False,
+                              "tags": tags + ["berth_app:%s" % app["name"], "berth_service:%s" % app["service"]]})
+        if app_name in entries and not apps:
             instances.append({"name": "gunicorn", "search_string": list(search.get("app", ["gunicorn"])),
                               "exact_match": False, "tags": tags + ["berth_service:%s" % entries[app_name].get("service", "")]})
         return {"init_config": {}, "instances": instances} if instances else None

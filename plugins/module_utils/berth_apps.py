@@ -230,7 +230,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         port_name = str(spec.get("port") or (defaults.get("port") if single else name))
         entry = entries.get(port_name)
         if not isinstance(entry, Mapping):
-            check.add(var + (".port" if not single else " (flask_app_port_name)"),
+            check.add(var + ".port" if not single else "flask_app_port_name",
                       "names registry entry '%s', which is not in berth_ports" % port_name,
                       "add %s to berth_ports in %s or name an existing entry (%s)"
                       % (port_name, core.REGISTRY_HINT, ", ".join(sorted(entries))))
@@ -246,7 +246,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
 
         wsgi = str(spec.get("wsgi") or (defaults.get("wsgi") if single else ""))
         if not WSGI_RE.match(wsgi):
-            check.add(var + (".wsgi" if not single else " (flask_app_wsgi_app)"),
+            check.add(var + ".wsgi" if not single else "flask_app_wsgi_app",
                       "WSGI target %r is not 'package.module:callable'" % wsgi,
                       "write it relative to the source root, e.g. web_flask.0-hello_route:app")
 
