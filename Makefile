@@ -45,6 +45,11 @@ docker: ## Start (installing if needed) the local Docker engine
 image: docker ## Build the systemd test-host images, Debian 12 and 13 (cached by recipe)
 	@tools/build-image.sh bookworm trixie
 
+# Headless Chromium for tools/browser_check.py (a real-browser check of a deployed page).
+.PHONY: browser
+browser: ## Install headless Chromium (Debian's chromium) for tools/browser_check.py
+	@tools/install-browser.sh
+
 .PHONY: lint
 lint: venv ## yamllint (strict) and ansible-lint (profile production)
 	yamllint --strict .
