@@ -71,9 +71,12 @@ def facts(host):
         merged = {**DEFAULTS, **{k: v for k, v in hv.items() if k.startswith("flask_app_")}}
         env = jinja2.Environment()
         ctx = {**merged, "flask_app_port_entry": entry, "role_path": str(ROLE)}
-        for key in ("flask_app_user", "flask_app_group", "flask_app_service", "flask_app_root",
-                    "flask_app_conf_dir", "flask_app_state_dir"):
+        for key in ("flask_app_root", "flask_app_conf_dir", "flask_app_state_dir"):
             ctx[key] = env.from_string(str(merged[key])).render(ctx)
+        # The account and the unit are the registry entry's (flask_app_group "" = the entry's user).
+        ctx["flask_app_user"] = entry["user"]
+        ctx["flask_app_group"] = merged.get("flask_app_group") or entry["user"]
+        ctx["flask_app_service"] = entry["service"]
         ctx["entry"] = entry
         _VARS[name] = ctx
     return _VARS[name]
@@ -126,9 +129,11 @@ def test_listens_only_on_registry_port_on_loopback(host, facts):
 
 
 @pytest.mark.parametrize("path,owner,group_key,mode,kind", [
-    ("{root}", "root", "flask_app_group", 0o750, "directory"),
-    ("{root}/releases", "root", "flask_app_group", 0o750, "directory"),
-    ("{root}/releases/{release}", "root", "flask_app_group", 0o750, "directory"),
+    # o=x only (traverse, not list or read): the Nginx worker reaches each release's public/ copy
+    # of the static files; src/, venv/ and the config stay closed (asserted below and in multi-app).
+    ("{root}", "root", "flask_app_group", 0o751, "directory"),
+    ("{root}/releases", "root", "flask_app_group", 0o751, "directory"),
+    ("{root}/releases/{release}", "root", "flask_app_group", 0o751, "directory"),
     ("{root}/releases/{release}/src", "root", "flask_app_group", 0o750, "directory"),
     ("{root}/releases/{release}/src/web_flask/0-hello_route.py", "root", "flask_app_group", 0o640, "file"),
     ("{root}/releases/{release}/src/requirements.txt", "root", "flask_app_group", 0o640, "file"),
