@@ -60,7 +60,7 @@ unit: venv ## pytest unit tests (no hosts needed)
 	pytest -q tests
 
 .PHONY: molecule
-molecule: venv image ## Every Molecule scenario (SCENARIOS="a b" for some)
+molecule: venv image browser ## Every Molecule scenario (SCENARIOS="a b" for some)
 	@# The design's own command: `molecule <cmd>` with no -s finds the main scenario (default).
 	@out=$$(molecule syntax 2>&1) || { echo "$$out"; exit 1; }; \
 	  if echo "$$out" | grep -q CRITICAL; then echo "$$out"; echo "molecule without -s printed CRITICAL"; exit 1; fi
@@ -81,12 +81,12 @@ PARALLEL_SCENARIOS ?= port-conflict nginx security
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%
-scenario-%: venv image
+scenario-%: venv image browser
 	@start=$$(date +%s); molecule test -s $* || { echo "=== scenario $* FAILED"; exit 1; }; \
 	  echo "=== scenario $* passed in $$(( $$(date +%s) - start )) s"
 
 .PHONY: test
-test: venv image ## Lint, unit tests, the consumer and EE tests, every Molecule scenario
+test: venv image browser ## Lint, unit tests, the consumer and EE tests, every Molecule scenario
 	@# Phase 1, two jobs at a time: lint and unit tests (controller CPU) beside the consumer and EE
 	@# tests and the scenarios without latency assertions (mostly apt/pip inside their containers).
 	@# Phase 2: the other scenarios, one at a time.
@@ -120,11 +120,15 @@ ee-test: ee-image ## site.yml from inside the EE on a Debian 12 and a Debian 13 
 	tools/ee-test.sh
 
 .PHONY: demo
-demo: venv image ## Bring up the sandbox, deploy site.yml, print ports and routes
+demo: venv image browser ## Bring up the sandbox, deploy site.yml, print ports and routes, screenshot the front end
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/sandbox.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) site.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/ports.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/routes.yml
+	@# The front end through the load balancer in headless Chromium: its JavaScript must reach the API.
+	tools/browser_check.py "http://$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' berth-sandbox-lb)/" \
+	  --expect-class api_status:available --expect-attr api_status:data-status=OK \
+	  --screenshot reports/hbnb-front.png --timeout 60
 
 .PHONY: validate
 validate: venv ## Offline registry validation of INVENTORY (default: every inventory; VAULT="--vault-password-file F")

@@ -1,0 +1,185 @@
+"""The apps of a web host as data (plugins/module_utils/berth_apps.py): defaults, every refusal
+with its message, Nginx locations, the path through Nginx, per-app secrets, the health verdict,
+and the probe module's proof from a fake /proc."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.berth.stack.plugins.module_utils import berth_apps as apps
+from ansible_collections.berth.stack.plugins.modules import berth_apps_probe as probe
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/ports.yml").read_text())["berth_ports"]
+SANDBOX_APPS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
+DEFAULTS = {
+    "name": "hbnb", "port": "app_http", "wsgi": "web_flask.0-hello_route:app", "routes": ["/"],
+    "root": "/srv/hbnb", "conf_dir": "/etc/hbnb", "state_dir": "/var/lib/hbnb", "group": "", "socket": "",
+    "secret_key": "set", "source_dir": "/src", "git_repo": "", "git_version": "HEAD", "release": "",
+    "requirements": [], "requirements_file": "requirements.txt", "gunicorn_requirement": "gunicorn==23.0.0",
+    "pip_extra_args": "", "packages": [], "workers": 2, "threads": 2, "timeout": 30, "graceful_timeout": 20,
+    "keepalive": 5, "restart_sec": 1, "keep_releases": 5, "env": {},
+    "health": {"path": "/health", "status": 200, "json": {"status": "ok"}, "release_key": "release"},
+    "health_retries": 15, "health_delay": 1, "health_timeout": 3, "health_journal_lines": 30,
+    "static": [], "persistent": [], "nginx": {}, "private_users": True,
+    "trace_entry": "datadog_apm_receiver", "dogstatsd_entry": "datadog_dogstatsd",
+}
+GROUPS = ["berth", "web", "airbnb_clone"]
+
+
+def sandbox(overrides=None, apps_=None, single_set=None):
+    return apps.normalize(SANDBOX_APPS["flask_apps"] if apps_ is None else apps_, DEFAULTS, REGISTRY,
+                          overrides if overrides is not None else SANDBOX_APPS["berth_ports_overrides"],
+                          "web1", GROUPS, single_set)
+
+
+def refused(**kwargs):
+    with pytest.raises(apps.AppError) as exc:
+        sandbox(**kwargs)
+    return " ".join(str(exc.value).split())
+
+
+def test_one_app_inventory_is_the_flask_app_variables():
+    [app] = apps.normalize({}, DEFAULTS, REGISTRY, {}, "web1", ["web"])
+    assert (app["name"], app["port"], app["user"], app["group"], app["service"]) == ("hbnb", 8000, "hbnb", "hbnb", "flask-app")
+    assert app["routes"] == [{"prefix": "/", "strip": False}]
+    assert app["health"]["release_key"] == "release" and app["secret"] == "legacy"
+    assert app["requirements_file"] == "requirements.txt" and app["requirements"] == []
+
+
+def test_sandbox_apps_from_the_registry():
+    records = {a["name"]: a for a in sandbox()}
+    assert sorted(records) == ["hbnb", "hbnb_api", "hbnb_dynamic", "hbnb_front"]
+    api = records["hbnb_api"]
+    assert (api["port"], api["user"], api["service"], api["root"], api["state_dir"]) == (
+        8002, "hbnb-api", "hbnb-api", "/srv/hbnb_api", "/var/lib/hbnb_api")
+    assert api["requirements"][-1] == "gunicorn==23.0.0"  # added: the inventory's list lacks it
+    assert api["dd_env"] == {"DD_TRACE_AGENT_PORT": "8126", "DD_DOGSTATSD_PORT": "8125", "DD_AGENT_HOST": "127.0.0.1"}
+    assert {a["secret"] for a in records.values()} == {"derived"}
+    assert records["hbnb"]["health"]["release_key"] == "release"  # fleet default: /health with the release
+    assert records["hbnb_front"]["health"] == {"path": "/", "status": [200], "body": "api_status", "json": {}, "release_key": ""}
+
+
+def test_gunicorn_not_added_twice():
+    assert apps.has_gunicorn(["Flask==3.1.0", "gunicorn[gthread]==23.0.0"])
+    assert not apps.has_gunicorn(["gunicorn-extras==1"])
+
+
+def test_locations_longest_prefix_first_and_static_alias():
+    locations = apps.nginx_locations(sandbox())
+    prefixes = [loc["prefix"] for loc in locations]
+    assert prefixes == sorted(prefixes, key=len, reverse=True)
+    static = next(loc for loc in locations if loc["kind"] == "static")
+    assert static == {"prefix": "/static/", "app": "hbnb_front", "kind": "static", "strip": False,
+                      "upstream": "", "alias": "/srv/hbnb_front/current/public/0/"}
+    dynamic = next(loc for loc in locations if loc["app"] == "hbnb_dynamic")
+    assert dynamic["strip"] and dynamic["upstream"] == "berth_app_hbnb_dynamic"
+
+
+def test_path_through_nginx():
+    records = {a["name"]: a for a in sandbox()}
+    assert apps.nginx_path(records["hbnb_dynamic"]) == "/airbnb-dynamic/number_odd_or_even/2"
+    assert apps.nginx_path(records["hbnb_api"]) == "/api/v1/status"
+    assert apps.nginx_path(records["hbnb"]) == "/health"
+    assert apps.nginx_path(records["hbnb"], "/nowhere") is None
+
+
+def test_secrets_are_per_app_and_stable():
+    one, two = apps.secret_for("k", "a", "derived"), apps.secret_for("k", "b", "derived")
+    assert one != two and one == apps.secret_for("k", "a", "derived") and "k" not in one
+    assert apps.secret_for("k", "a", "legacy") == "k" and apps.secret_for("", "a", "derived") == ""
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"Bad": {}}, "flask_apps.Bad on web1: app name 'Bad' is not 1-31 lower-case letters"),
+    ({"hbnb_api": {"port": "nope", "wsgi": "api.v1.app:app"}}, "flask_apps.hbnb_api.port on web1: names registry entry 'nope', which is not in berth_ports"),
+    ({"hbnb_api": {"wsgi": "api/v1/app.py"}}, "flask_apps.hbnb_api.wsgi on web1: WSGI target 'api/v1/app.py' is not 'package.module:callable'"),
+    ({"hbnb_api": {"wsgi": "a:app", "routes": ["/"]}}, "flask_apps.hbnb_front on web1: routes prefix /, which app hbnb_api routes too. Fix: give every prefix to exactly one app"),
+    ({"hbnb_api": {"wsgi": "a:app", "routes": [{"prefix": "/x", "strip": True}]}}, "prefix '/x' must end with '/'"),
+    ({"hbnb_api": {"wsgi": "a:app", "port": "app_http"}}, "shares its port_name 'app_http' with app hbnb"),
+    ({"hbnb_api": {"wsgi": "a:app", "colour": "red"}}, "flask_apps.hbnb_api on web1: has unknown settings colour"),
+    ({"hbnb_api": {"wsgi": "a:app", "static": [{"prefix": "/s/", "dir": "../etc"}]}}, "dir '../etc' is not a directory inside the source"),
+    ({"hbnb_api": {"wsgi": "a:app", "persistent": ["/etc/passwd"]}}, "'/etc/passwd' is not a file or directory name in the source root"),
+    ({"hbnb_api": {"wsgi": "a:app", "release": "../x"}}, "'../x' is not a safe release id"),
+    ({"hbnb_api": {"wsgi": "a:app", "health": {"path": "status"}}}, "flask_apps.hbnb_api.health.path on web1: 'status' does not start with '/'"),
+    ({"hbnb_api": {"wsgi": "a:app", "packages": ["rm -rf"]}}, "'rm -rf' is not a Debian package name"),
+])
+def test_refusals_name_variable_host_and_fix(change, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec.update(change)
+    assert expected in refused(apps_=spec)
+
+
+def test_disabled_entry_refused():
+    assert "flask_apps.hbnb_api on web1: registry entry 'hbnb_api' is disabled" in refused(overrides={})
+
+
+def test_one_app_variables_refused_with_their_replacement():
+    text = refused(single_set=["flask_app_wsgi_app", "flask_app_user"])
+    assert "flask_app_wsgi_app on web1: is a one-app setting, but flask_apps lists the apps. Fix: set flask_apps.<app>.wsgi" in text
+    assert "flask_app_user on web1: is no longer read" in text
+    with pytest.raises(apps.AppError, match="flask_app_service on web1"):
+        apps.normalize({}, DEFAULTS, REGISTRY, {}, "web1", ["web"], ["flask_app_service"])
+
+
+@pytest.mark.parametrize("result,verdict", [
+    ({"status": 200, "json": {"status": "ok", "release": "v2"}, "content": ""}, ""),
+    ({"status": 200, "json": {"status": "ok", "release": "v1"}, "content": ""}, "JSON release is 'v1' (expected release v2)"),
+    ({"status": 503, "content": ""}, "status 503 (expected 200)"),
+    ({"status": -1, "msg": "refused"}, "status no answer (expected 200)"),
+    ({"status": 200, "content": "<html>"}, "answer is not a JSON object"),
+])
+def test_health_verdict(result, verdict):
+    [app] = apps.normalize({}, DEFAULTS, REGISTRY, {}, "web1", ["web"])
+    assert apps.health_verdict(app, result, "v2") == verdict
+
+
+def test_health_verdict_body():
+    front = next(a for a in sandbox() if a["name"] == "hbnb_front")
+    assert apps.health_verdict(front, {"status": 200, "content": '<div id="api_status">'}) == ""
+    assert apps.health_verdict(front, {"status": 200, "content": "maintenance"}) == "body lacks 'api_status'"
+
+
+def _fake_proc(tmp_path, pid, cwd, inode, port):
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    line = "   0: 0100007F:%04X 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999        0 %d\n" % (port, inode)
+    (proc / "net/tcp").write_text(header + line)
+    for name in ("tcp6", "udp", "udp6"):
+        (proc / "net" / name).write_text(header)
+    fd = proc / str(pid) / "fd"
+    fd.mkdir(parents=True)
+    os.symlink("socket:[%d]" % inode, fd / "3")
+    os.symlink(cwd, proc / str(pid) / "cwd")
+    (proc / str(pid) / "comm").write_text("python\n")
+    (proc / str(pid) / "status").write_text("Uid:\t999\t999\t999\t999\n")
+    (proc / str(pid) / "cgroup").write_text("0::/system.slice/hbnb-api.service\n")
+    return proc
+
+
+def test_probe_proves_the_serving_release(tmp_path):
+    root = tmp_path / "srv/hbnb_api"
+    for release in ("v1", "v2"):
+        (root / "releases" / release / "src").mkdir(parents=True)
+        (root / "releases" / release / ".berth-release").write_text("release=%s\n" % release)
+        (root / "releases" / release / "requirements.berth.txt").write_text("Flask==3.1.0\n")
+    os.symlink(str(root / "releases/v2"), root / "current")
+    os.symlink(str(root / "releases/v1"), root / "previous")
+    proc = _fake_proc(tmp_path, 4242, str(root / "releases/v2/src"), 777, 8002)
+    from ansible_collections.berth.stack.plugins.module_utils.berth_proc import listeners
+    sockets = listeners(str(proc))
+    app = {"name": "hbnb_api", "root": str(root), "service": "hbnb-api", "port": 8002, "bind": "127.0.0.1", "release": "v2"}
+    state = probe.probe_app(app, sockets, str(proc), main_pid=lambda service: 4242)
+    assert state["serving_release"] == "v2" and state["holds_port"] and state["built"]
+    assert state["current_release"] == "v2" and state["previous"].endswith("/v1")
+    assert sorted(state["built_releases"]) == ["v1", "v2"]
+    assert state["requirements"]["v1"] == state["requirements"]["v2"]
+    # Another pid on the port: not proved, and the message says why.
+    state = probe.probe_app(app, sockets, str(proc), main_pid=lambda service: 5555)
+    assert state["serving_release"] == "" and "main pid 5555 does not hold port 8002" in state["proof"]
+    # No main process at all.
+    state = probe.probe_app(app, sockets, str(proc), main_pid=lambda service: 0)
+    assert state["proof"] == "hbnb-api.service has no main process"
