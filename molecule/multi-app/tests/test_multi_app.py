@@ -3,7 +3,8 @@
 Expected values come from the inventory the plays used: the apps from ``flask_apps``
 (inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml), their ports, users and units
 from the registry entries they name, their health checks and routes. The side effect wrote a
-record through the API and moved the API's port twice; its record is read back here.
+record through the API and moved the API's port (moved-ports.json in the ephemeral directory holds
+the override it put in force); its record is read back here.
 """
 
 import json
@@ -36,9 +37,16 @@ def _vars(name):
     return _host(name).ansible.get_variables()
 
 
+def _overrides(name):
+    """The inventory's overrides, or the one the side effect's port move put in force (written by it)."""
+    moved = EPHEMERAL / "moved-ports.json"
+    if name in WEB and moved.exists():
+        return json.loads(moved.read_text())
+    return _vars(name).get("berth_ports_overrides", {})
+
+
 def _entries(name):
-    v = _vars(name)
-    return berth_registry.effective_or_raise(v["berth_ports"], v.get("berth_ports_overrides", {}))
+    return berth_registry.effective_or_raise(_vars(name)["berth_ports"], _overrides(name))
 
 
 def _apps(name):
@@ -95,7 +103,7 @@ def test_app_health_route_through_nginx(web, app):
         route.setdefault("strip", False)
     path = berth_apps.nginx_path(record)
     assert path, "no route of %s reaches %s" % (app, health["path"])
-    out = host.run("curl -sS -o /tmp/body -w '%%{http_code}' http://127.0.0.1:%d%s", _nginx(web), path)
+    out = host.run("curl -sS -o /tmp/body -w '%%{http_code}' http://127.0.0.1:%s%s", str(_nginx(web)), path)
     body = host.file("/tmp/body").content_string
     assert out.stdout == str(health.get("status", 200)), body
     if health.get("body"):
@@ -122,8 +130,8 @@ def test_static_file_served_by_nginx_with_its_type(web):
     _, spec, _ = _app(web, "hbnb_front")
     static = spec["static"][0]
     source = PROJECT / "roles/flask_app/files/hbnb" / static["dir"] / "styles/4-common.css"
-    out = host.check_output("curl -fsS -D - -o /tmp/css http://127.0.0.1:%d%sstyles/4-common.css",
-                            _nginx(web), static["prefix"])
+    out = host.check_output("curl -fsS -D - -o /tmp/css http://127.0.0.1:%s%sstyles/4-common.css",
+                            str(_nginx(web)), static["prefix"])
     assert "Content-Type: text/css" in out
     assert host.file("/tmp/css").content_string == source.read_text()
 
@@ -133,7 +141,8 @@ def test_nginx_worker_reads_static_files_but_no_code_venv_or_env(web):
     host = _host(web)
     root = "/srv/hbnb_front/current"
     assert host.run("runuser -u www-data -- cat %s/public/0/styles/4-common.css", root).rc == 0
-    for path in (root + "/src/web_dynamic/2-hbnb.py", root + "/venv/bin/python3", "/etc/hbnb_front/app.env"):
+    for path in (root + "/src/web_dynamic/2-hbnb.py", root + "/venv/pyvenv.cfg", root + "/requirements.berth.txt",
+                 "/etc/hbnb_front/app.env", "/etc/hbnb_front/gunicorn.conf.py"):
         assert host.run("runuser -u www-data -- head -c1 %s", path).rc != 0, path
 
 
@@ -151,7 +160,7 @@ def test_record_written_before_the_redeploys_survived():
     record = json.loads((EPHEMERAL / "api-record.json").read_text())
     # Written through the first web host's Nginx; each web host keeps its own file storage.
     host = _host(WEB[0])
-    out = host.check_output("curl -fsS http://127.0.0.1:%d/api/v1/states/%s", _nginx(WEB[0]), record["id"])
+    out = host.check_output("curl -fsS http://127.0.0.1:%s/api/v1/states/%s", str(_nginx(WEB[0])), record["id"])
     assert json.loads(out)["name"] == "Berthland"
 
 
@@ -162,7 +171,7 @@ def test_api_state_persists_outside_the_release(web):
     for path in spec["persistent"]:
         link = host.file("/srv/hbnb_api/current/src/%s" % path)
         assert link.is_symlink and link.linked_to == "/var/lib/hbnb_api/%s" % path
-    assert host.file("/srv/hbnb_api/releases/v2/.berth-release").exists
+    assert host.file("/srv/hbnb_api/releases/v2/.berth-release").exists  # the side effect's release
     assert host.file("/srv/hbnb_api/current").linked_to.endswith("/v2")
     state = host.file("/var/lib/hbnb_api/file.json")
     assert state.exists and state.user == entry["user"]
@@ -208,7 +217,7 @@ def test_api_on_the_agents_cmd_port_is_refused_before_any_change():
     host = _host(web)
     entries = _entries(web)
     before = _main_pids(host, _apps(web))
-    overrides = dict(_vars(web)["berth_ports_overrides"])
+    overrides = dict(_overrides(web))
     overrides["hbnb_api"] = {"enabled": True, "port": entries["datadog_cmd"]["port"]}
     out = subprocess.run(
         ["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "site.yml"),
