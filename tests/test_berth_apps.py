@@ -183,3 +183,26 @@ def test_probe_proves_the_serving_release(tmp_path):
     # No main process at all.
     state = probe.probe_app(app, sockets, str(proc), main_pid=lambda service: 0)
     assert state["proof"] == "hbnb-api.service has no main process"
+
+
+def test_probe_without_ptrace_checks_the_socket_owner_only(tmp_path):
+    """Root without CAP_SYS_PTRACE sees no pids: the probe says so and checks the socket's uid."""
+    import pwd
+    root = tmp_path / "srv/hbnb"
+    (root / "releases/v1/src").mkdir(parents=True)
+    proc = _fake_proc(tmp_path, 4242, str(root / "releases/v1/src"), 777, 8000)
+    from ansible_collections.berth.stack.plugins.module_utils.berth_proc import listeners
+    sockets = [dict(s, pid=None, pids=[]) for s in listeners(str(proc))]
+    me = pwd.getpwuid(999).pw_name if any(p.pw_uid == 999 for p in pwd.getpwall()) else None
+    app = {"name": "hbnb", "root": str(root), "service": "flask-app", "port": 8000, "bind": "127.0.0.1",
+           "release": "v1", "user": me or "root"}
+    state = probe.probe_app(app, sockets, str(proc), main_pid=lambda service: 4242)
+    assert state["provable"] is False and state["serving_release"] == ""
+    assert "root lacks CAP_SYS_PTRACE here" in state["proof"]
+    assert state["holds_port"] is bool(me)
+    record = {"name": "hbnb"}
+    assert apps.unproved({"hbnb": state}, [record], {"hbnb": "v1"}) == ([] if me else ["hbnb"])
+    assert apps.unproved({"hbnb": dict(state, holds_port=False)}, [record], {"hbnb": "v1"}) == ["hbnb"]
+    assert apps.unproved({"hbnb": {"serving_release": "v1", "provable": True}}, [record], {"hbnb": "v1"}) == []
+    assert apps.unproved({"hbnb": {"serving_release": "v0", "provable": True, "holds_port": True}}, [record],
+                         {"hbnb": "v1"}) == ["hbnb"]

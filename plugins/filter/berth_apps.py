@@ -48,6 +48,11 @@ def berth_app_health_verdict(result, record, release=""):
     return core.health_verdict(record, result, release)
 
 
+def berth_app_unproved(states, records, releases):
+    """Apps whose probe state does not prove that the wanted release serves."""
+    return core.unproved(states, records, releases)
+
+
 class FilterModule(object):
     """berth app filters."""
 
@@ -59,4 +64,5 @@ class FilterModule(object):
             "berth_app_secret": berth_app_secret,
             "berth_app_probe_item": berth_app_probe_item,
             "berth_app_health_verdict": berth_app_health_verdict,
+            "berth_app_unproved": berth_app_unproved,
         }

@@ -403,9 +403,26 @@ def health_verdict(record, result, release=""):
 
 def probe_item(record, releases=None):
     """The fields of an app record the berth_apps_probe module reads, with the release wanted."""
-    return {"name": record["name"], "root": record["root"], "service": record["service"],
+    return {"name": record["name"], "root": record["root"], "service": record["service"], "user": record["user"],
             "port": 0 if record.get("socket") else record["port"], "bind": record["bind"],
             "release": (releases or {}).get(record["name"], "")}
+
+
+def unproved(states, records, releases):
+    """Names of the apps whose probe state does not prove the wanted release serves.
+
+    Where the release cannot be proved (root without CAP_SYS_PTRACE), the app's user holding its
+    port is accepted: the health check already answered.
+    """
+    out = []
+    for record in records:
+        state = (states or {}).get(record["name"]) or {}
+        if state.get("serving_release") == releases.get(record["name"]):
+            continue
+        if state.get("provable") is False and state.get("holds_port"):
+            continue
+        out.append(record["name"])
+    return out
 
 
 def nginx_locations(records):

@@ -24,8 +24,8 @@ description:
 options:
   apps:
     description:
-      - One item per app - C(name), C(root), C(service), C(port) (0 for a unix socket), C(bind) and
-        C(release) (the release id wanted; "" for none).
+      - One item per app - C(name), C(root), C(service), C(user), C(port) (0 for a unix socket), C(bind)
+        and C(release) (the release id wanted; "" for none).
     type: list
     elements: dict
     required: true
@@ -49,7 +49,8 @@ apps:
     - App name -> C(current) and C(previous) (release directories, "" when absent), C(current_release),
       C(built) (the wanted release has its marker), C(built_releases) (ids with a marker), C(requirements) (release id -> sha1 of the
       C(requirements.berth.txt) it was built from), C(releases) (release directories, newest first),
-      C(main_pid), C(holds_port), C(serving_release) ("" when not proved) and C(proof) (why).
+      C(main_pid), C(holds_port), C(serving_release) ("" when not proved), C(provable) (false when root
+      lacks CAP_SYS_PTRACE - then only the socket's owner is checked) and C(proof) (why).
   returned: always
   type: dict
 """
@@ -78,6 +79,14 @@ def _sha1(path):
             return hashlib.sha1(handle.read()).hexdigest()
     except OSError:
         return ""
+
+
+def _uid(user):
+    try:
+        import pwd
+        return pwd.getpwnam(str(user)).pw_uid
+    except (KeyError, ImportError, TypeError):
+        return None
 
 
 def _main_pid(service):
@@ -114,6 +123,7 @@ def probe_app(app, sockets, proc_root="/proc", main_pid=_main_pid):
         "serving_release": "",
         "proof": "",
     }
+    result["provable"] = True
     pid = main_pid(app["service"])
     result["main_pid"] = pid
     if not pid:
@@ -122,6 +132,17 @@ def probe_app(app, sockets, proc_root="/proc", main_pid=_main_pid):
     port = int(app.get("port") or 0)
     if port:
         held = holders_of({"proto": "tcp", "port": port, "bind": app.get("bind")}, sockets)
+        if held and all(s.get("pid") is None for s in held):
+            # Root without CAP_SYS_PTRACE (some containers) sees neither the socket's pids nor the
+            # process's cwd: only the socket's owner can be checked, and the release is not proved.
+            uid = _uid(app.get("user"))
+            result["provable"] = False
+            result["holds_port"] = uid is not None and all(s.get("uid") == uid for s in held)
+            result["proof"] = ("port %d is held by uid %s (the app user %s: %s); pids and cwd are not visible: "
+                               "root lacks CAP_SYS_PTRACE here, so the serving release is not proved"
+                               % (port, ", ".join(sorted({str(s.get("uid")) for s in held})), app.get("user"),
+                                  "yes" if result["holds_port"] else "no"))
+            return result
         result["holds_port"] = any(pid in (s.get("pids") or []) for s in held)
         if not result["holds_port"]:
             result["proof"] = "main pid %d does not hold port %d (holders: %s)" % (
