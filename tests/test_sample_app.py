@@ -73,11 +73,31 @@ def test_hello_route(path):
     assert (response.status_code, response.get_data(as_text=True)) == (200, "Hello HBNB!")
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_every_app_answers_the_health_gate(target):
-    response = client(target).get("/health")
+def test_hello_app_answers_the_release_echoing_health_gate():
+    response = client("web_flask.0-hello_route:app").get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "release": "r1", "port": 8000}
+
+
+def _inventory_health():
+    """WSGI target -> the health check the sandbox inventory gates the app with."""
+    import yaml
+    apps = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
+    return {spec["wsgi"]: spec.get("health", {"path": "/health", "json": {"status": "ok"}})
+            for spec in apps["flask_apps"].values()}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_app_answers_the_health_check_its_inventory_names(target):
+    """The other apps have no /health of their own (like the public repository): each is gated on
+    one of its real routes, as the inventory says, and berth proves the release from /proc."""
+    health = _inventory_health()[target]
+    response = client(target).get(health["path"])
+    assert response.status_code == health.get("status", 200)
+    if health.get("body"):
+        assert health["body"] in response.get_data(as_text=True)
+    for key, value in (health.get("json") or {}).items():
+        assert response.get_json()[key] == value
 
 
 @pytest.mark.parametrize("path, body", [

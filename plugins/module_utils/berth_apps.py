@@ -330,6 +330,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "user": user,
             "group": str(defaults.get("group") or user) if single else user,
             "service": str(entry.get("service")),
+            "upstream": upstream_name(name),
             "root": str(spec.get("root") or (defaults.get("root") if single else "") or "/srv/" + name),
             "conf_dir": str(spec.get("conf_dir") or (defaults.get("conf_dir") if single else "") or "/etc/" + name),
             "state_dir": str(spec.get("state_dir") or (defaults.get("state_dir") if single else "") or "/var/lib/" + name),
@@ -435,7 +436,7 @@ def nginx_locations(records):
     for record in records:
         for route in record["routes"]:
             locations.append({"prefix": route["prefix"], "app": record["name"], "kind": "proxy",
-                              "strip": route["strip"], "upstream": upstream_name(record["name"]), "alias": ""})
+                              "strip": route["strip"], "upstream": record["upstream"], "alias": ""})
         for index, item in enumerate(record["static"]):
             locations.append({"prefix": item["prefix"], "app": record["name"], "kind": "static", "strip": False,
                               "upstream": "", "alias": "%s/current/public/%d/" % (record["root"], index)})

@@ -5,7 +5,6 @@ Routes:
     /, /2-hbnb/   the page (2-hbnb.html): the states from the storage, and
                   an API status light that the page's script turns on when
                   /api/v1/status/ answers OK on the same host
-    /health       JSON {status, release, port} for the deploy health gate
 
 Served by gunicorn as ``web_dynamic.2-hbnb:app`` from the source root. The
 page's CSS and JS are this app's /static/ files, linked with ?<cache_id>.
@@ -13,7 +12,7 @@ page's CSS and JS are this app's /static/ files, linked with ?<cache_id>.
 import os
 import uuid
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, render_template
 
 from models import storage
 from models.state import State
@@ -34,17 +33,6 @@ def hbnb():
     states = sorted(storage.all(State).values(), key=lambda s: str(s.name))
     return render_template("2-hbnb.html", states=states,
                            cache_id=uuid.uuid4())
-
-
-@app.route("/health", strict_slashes=False)
-def health():
-    """Reports the release this process serves and the port it is bound to."""
-    port = os.environ.get("BERTH_PORT", "")
-    return jsonify(
-        status="ok",
-        release=os.environ.get("BERTH_RELEASE", "unknown"),
-        port=int(port) if port.isdigit() else None,
-    )
 
 
 if __name__ == "__main__":

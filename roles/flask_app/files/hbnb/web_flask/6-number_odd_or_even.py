@@ -9,7 +9,6 @@ Routes:
     /number/<int:n>                returns "n is a number"
     /number_template/<int:n>       HTML page with H1 "Number: n"
     /number_odd_or_even/<int:n>    HTML page with H1 "Number: n is even|odd"
-    /health                        JSON {status, release, port} for the deploy health gate
 
 Served by gunicorn as ``web_flask.6-number_odd_or_even:app``; Nginx routes
 /airbnb-dynamic/ here with the prefix stripped. The text routes escape their
@@ -17,7 +16,7 @@ input (the exercise returns it raw, a reflected XSS).
 """
 import os
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, render_template
 from markupsafe import escape
 
 app = Flask(__name__)
@@ -65,17 +64,6 @@ def number_odd_or_even(n):
     """Displays an HTML page telling whether the integer n is even or odd."""
     return render_template("6-number_odd_or_even.html", n=n,
                            parity="even" if n % 2 == 0 else "odd")
-
-
-@app.route("/health", strict_slashes=False)
-def health():
-    """Reports the release this process serves and the port it is bound to."""
-    port = os.environ.get("BERTH_PORT", "")
-    return jsonify(
-        status="ok",
-        release=os.environ.get("BERTH_RELEASE", "unknown"),
-        port=int(port) if port.isdigit() else None,
-    )
 
 
 if __name__ == "__main__":

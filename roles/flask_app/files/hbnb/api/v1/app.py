@@ -6,8 +6,6 @@ Routes (all under /api/v1, trailing slash optional):
     /stats                   JSON number of objects by type
     /states, /states/<id>    the State objects (GET, POST, PUT, DELETE)
 Errors are JSON: 404 {"error": "Not found"}, 400 {"error": <message>}.
-And /health (outside /api/v1): JSON {status, release, port} for the deploy
-health gate.
 
 Served by gunicorn as ``api.v1.app:app`` from the source root (the working
 directory, where the file storage's file.json is).
@@ -41,17 +39,6 @@ def not_found(error):
 def bad_request(error):
     """Returns a JSON 400 with the error's message ("Not a JSON", ...)."""
     return jsonify(error=error.description), 400
-
-
-@app.route("/health", strict_slashes=False)
-def health():
-    """Reports the release this process serves and the port it is bound to."""
-    port = os.environ.get("BERTH_PORT", "")
-    return jsonify(
-        status="ok",
-        release=os.environ.get("BERTH_RELEASE", "unknown"),
-        port=int(port) if port.isdigit() else None,
-    )
 
 
 if __name__ == "__main__":
