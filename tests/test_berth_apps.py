@@ -206,3 +206,94 @@ def test_probe_without_ptrace_checks_the_socket_owner_only(tmp_path):
     assert apps.unproved({"hbnb": {"serving_release": "v1", "provable": True}}, [record], {"hbnb": "v1"}) == []
     assert apps.unproved({"hbnb": {"serving_release": "v0", "provable": True, "holds_port": True}}, [record],
                          {"hbnb": "v1"}) == ["hbnb"]
+
+
+def test_probe_host_facts_in_one_read(tmp_path):
+    """Packages, accounts, unit states and small files: what the roles skip their tasks on."""
+    calls = []
+
+    def run(argv):
+        calls.append(argv[0])
+        if argv[0] == "dpkg-query":
+            return "nginx installed 1.22.1-9\ngit not-installed \npython3-venv installed 3.11.2-1\n"
+        return ("Id=nginx.service\nUnitFileState=enabled\nActiveState=active\n\n"
+                "Id=hbnb.service\nUnitFileState=disabled\nActiveState=inactive\n")
+
+    (tmp_path / "state.json").write_text('{"drained": ["web1"]}\n')
+    facts = probe.host_facts(["nginx", "git", "python3-venv", "absent-pkg"], {"users": ["root", "no-such-berth-user"],
+                             "groups": ["root", "no-such-berth-group"]}, ["nginx.service", "hbnb.service"],
+                             [str(tmp_path / "state.json"), str(tmp_path / "missing.json")], run=run)
+    assert facts["packages"] == {"nginx": "1.22.1-9", "git": "", "python3-venv": "3.11.2-1", "absent-pkg": ""}
+    assert facts["users"]["root"]["uid"] == 0 and "no-such-berth-user" not in facts["users"]
+    assert facts["groups"] == {"root": 0}
+    assert facts["units"] == {"nginx.service": {"enabled": True, "active": True},
+                              "hbnb.service": {"enabled": False, "active": False}}
+    assert facts["files"] == {str(tmp_path / "state.json"): '{"drained": ["web1"]}\n', str(tmp_path / "missing.json"): None}
+    assert calls == ["dpkg-query", "systemctl"], "one process per kind of fact"
+
+
+def _gate_app(name, **health):
+    base = {"path": "/health", "status": [200], "body": "", "json": {}, "release_key": ""}
+    base.update(health)
+    return {"name": name, "root": "/srv/" + name, "service": name, "port": 8000, "bind": "127.0.0.1",
+            "release": "v2", "url": "http://127.0.0.1:8000/health", "socket": "", "health": base,
+            "health_retries": 2, "health_delay": 1, "health_timeout": 1}
+
+
+def test_probe_gate_polls_each_app_until_it_passes_or_runs_out():
+    answers = {"good": [{"status": 502}, {"status": 200, "content": "ok"}],
+               "bad": [{"status": 500, "content": "boom"}] * 3}
+    sleeps = []
+
+    def check(app):
+        return answers[app["name"]].pop(0)
+
+    def fake_probe(app, sockets, proc_root):
+        return {"serving_release": "v2", "provable": True, "holds_port": True, "proof": "main pid 1 holds port"}
+
+    states = probe.gate([_gate_app("good"), _gate_app("bad")], lambda: [], probe=fake_probe, check=check,
+                        sleep=sleeps.append)
+    assert states["good"]["passed"] is True and states["good"]["health"]["verdict"] == ""
+    assert states["bad"]["passed"] is False
+    assert states["bad"]["health"]["verdict"] == "status 500 (expected 200)"
+    assert answers["bad"] == [], "health_retries 2: three attempts"
+    assert sleeps == [1, 1]
+
+
+def test_probe_gate_needs_the_release_proved_not_just_an_answer():
+    def fake_probe(app, sockets, proc_root):
+        return {"serving_release": "v1", "provable": True, "holds_port": True, "proof": "runs in releases/v1"}
+
+    states = probe.gate([dict(_gate_app("old"), health_retries=0)], lambda: [], probe=fake_probe,
+                        check=lambda app: {"status": 200}, sleep=lambda s: None)
+    assert states["old"]["passed"] is False and states["old"]["health"]["verdict"] == ""
+
+
+def test_probe_http_check_on_loopback():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status": "ok", "release": "v2"}'
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = dict(_gate_app("api", json={"status": "ok"}, release_key="release"),
+                   url="http://127.0.0.1:%d/health" % server.server_address[1])
+        result = probe.http_check(app)
+        assert result["status"] == 200 and result["json"]["release"] == "v2"
+        assert apps.health_verdict(app, result, "v2") == ""
+        assert probe.http_check(dict(app, url="http://127.0.0.1:%d/nope" % server.server_address[1]))["status"] == 404
+    finally:
+        server.shutdown()
+    closed = probe.http_check(app)
+    assert closed["status"] == -1 and "no answer" in closed["msg"]

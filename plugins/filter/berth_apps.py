@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.module_utils import berth_apps as core
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as registry
 
 
 def berth_flask_apps(apps, defaults, registry, overrides=None, host="this host", host_groups=None,
@@ -38,19 +39,24 @@ def berth_app_secret(master, app_name, mode="derived"):
     return core.secret_for(master, app_name, mode)
 
 
-def berth_app_probe_item(record, releases=None):
-    """The probe module's view of an app record, with the release wanted (app name -> id)."""
-    return core.probe_item(record, releases)
+def berth_app_probe_item(record, releases=None, gate=False, url=""):
+    """The probe module's view of an app record, with the release wanted (app name -> id).
+
+    ``gate``: also the health check the probe polls (``url``, default: on the host from the
+    registry entry).
+    """
+    if gate and url:
+        # An explicit URL (through Nginx) is polled over TCP even for an app on a unix socket.
+        return dict(core.probe_item(record, releases, url), socket="")
+    if gate:
+        url = "http://localhost" + record["health"]["path"] if record.get("socket") \
+            else registry.url(record, record["health"]["path"])
+    return core.probe_item(record, releases, url)
 
 
 def berth_app_health_verdict(result, record, release=""):
     """Why an app's health-check answer fails its gate ("" when it passes)."""
     return core.health_verdict(record, result, release)
-
-
-def berth_app_unproved(states, records, releases):
-    """Apps whose probe state does not prove that the wanted release serves."""
-    return core.unproved(states, records, releases)
 
 
 class FilterModule(object):
@@ -64,5 +70,4 @@ class FilterModule(object):
             "berth_app_secret": berth_app_secret,
             "berth_app_probe_item": berth_app_probe_item,
             "berth_app_health_verdict": berth_app_health_verdict,
-            "berth_app_unproved": berth_app_unproved,
         }

@@ -402,11 +402,19 @@ def health_verdict(record, result, release=""):
     return ""
 
 
-def probe_item(record, releases=None):
-    """The fields of an app record the berth_apps_probe module reads, with the release wanted."""
-    return {"name": record["name"], "root": record["root"], "service": record["service"], "user": record["user"],
+def probe_item(record, releases=None, url=""):
+    """The fields of an app record the berth_apps_probe module reads, with the release wanted.
+
+    With ``url`` (the health check's URL on the host), also what its gate polls: the health
+    record, the socket and the retry settings.
+    """
+    item = {"name": record["name"], "root": record["root"], "service": record["service"], "user": record["user"],
             "port": 0 if record.get("socket") else record["port"], "bind": record["bind"],
             "release": (releases or {}).get(record["name"], "")}
+    if url:
+        item.update({"url": url, "socket": record.get("socket") or "", "health": record["health"]})
+        item.update({key: record[key] for key in ("health_retries", "health_delay", "health_timeout")})
+    return item
 
 
 def unproved(states, records, releases):

@@ -28,11 +28,38 @@ options:
         and C(release) (the release id wanted; "" for none).
     type: list
     elements: dict
-    required: true
+    default: []
   proc_root:
     description: Root of the proc filesystem.
     type: path
     default: /proc
+  packages:
+    description: Debian packages whose installed version to report in C(host.packages).
+    type: list
+    elements: str
+    default: []
+  accounts:
+    description: Users whose passwd entry and groups whose gid to report in C(host.users) and C(host.groups).
+    type: dict
+    default: {}
+  units:
+    description: systemd units whose C(UnitFileState) and C(ActiveState) to report in C(host.units).
+    type: list
+    elements: str
+    default: []
+  read:
+    description: Small text files whose content to report in C(host.files) (C(null) when absent, at most 64 KiB each).
+    type: list
+    elements: path
+    default: []
+  gate:
+    description:
+      - Poll each app's health check on the host (its item's C(url) or C(socket) and C(health)
+        record) until its verdict is empty and the serving release is proved, up to C(retries)
+        extra attempts C(delay) seconds apart per app. Read-only - the result reports each app's
+        C(health) (C(status), C(content), C(verdict)) next to its proof.
+    type: bool
+    default: false
 author: berth contributors
 """
 
@@ -50,16 +77,33 @@ apps:
       C(built) (the wanted release has its marker), C(built_releases) (ids with a marker), C(requirements) (release id -> sha1 of the
       C(requirements.berth.txt) it was built from), C(releases) (release directories, newest first),
       C(main_pid), C(holds_port), C(serving_release) ("" when not proved), C(provable) (false when root
-      lacks CAP_SYS_PTRACE - then only the socket's owner is checked) and C(proof) (why).
+      lacks CAP_SYS_PTRACE - then only the socket's owner is checked) and C(proof) (why). With
+      C(gate), also C(health) (C(status), C(content), C(verdict) - "" when the check passed) and
+      C(passed).
+  returned: always
+  type: dict
+host:
+  description:
+    - C(packages) (name -> installed version, "" when not installed), C(users) (name -> C(uid), C(gid),
+      C(home), C(shell), C(comment); absent when missing), C(groups) (name -> gid) and C(units)
+      (name -> C(enabled), C(active)) and C(files) (path -> content, C(null) when absent).
   returned: always
   type: dict
 """
 
+import grp
 import hashlib
+import http.client
+import json
 import os
+import pwd
+import socket
 import subprocess
+import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.berth.stack.plugins.module_utils.berth_apps import health_verdict, unproved
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import holders_of, listeners
 
 MARKER = ".berth-release"
@@ -164,21 +208,154 @@ def probe_app(app, sockets, proc_root="/proc", main_pid=_main_pid):
     return result
 
 
+def _run(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _read_text(path):
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as handle:
+            return handle.read(65536)
+    except OSError:
+        return None
+
+
+def host_facts(packages=(), accounts=None, units=(), read=(), run=_run):
+    """Installed package versions, accounts, unit states and small files in one read (see RETURN: host)."""
+    accounts = accounts or {}
+    out = {"packages": {name: "" for name in packages}, "users": {}, "groups": {}, "units": {},
+           "files": {path: _read_text(path) for path in read}}
+    if packages:
+        for line in run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\n"] + list(packages)).splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "installed" and parts[0] in out["packages"]:
+                out["packages"][parts[0]] = parts[2]
+    for name in accounts.get("users") or []:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        out["users"][name] = {"uid": entry.pw_uid, "gid": entry.pw_gid, "group": _group_name(entry.pw_gid),
+                              "home": entry.pw_dir, "shell": entry.pw_shell, "comment": entry.pw_gecos}
+    for name in accounts.get("groups") or []:
+        try:
+            out["groups"][name] = grp.getgrnam(name).gr_gid
+        except KeyError:
+            continue
+    if units:
+        text = run(["systemctl", "show", "--property=Id,UnitFileState,ActiveState"] + list(units))
+        blocks = [b for b in text.strip().split("\n\n")] if text.strip() else []
+        for name, block in zip(units, blocks):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            out["units"][name] = {"enabled": props.get("UnitFileState") == "enabled",
+                                  "active": props.get("ActiveState") == "active"}
+    return out
+
+
+def _group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def http_check(app):
+    """GET the app's health path on the host: {status, content, json} like the uri module's result."""
+    health = app["health"]
+    timeout = float(app.get("health_timeout") or 5)
+    try:
+        if app.get("socket"):
+            conn = _UnixConnection(app["socket"], timeout)
+            target = health["path"]
+        else:
+            parts = urlsplit(app["url"])
+            conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+            target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        conn.request("GET", target, headers={"User-Agent": "berth-gate"})
+        resp = conn.getresponse()
+        body = resp.read(65536).decode("utf-8", "replace")
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return {"status": -1, "content": "", "msg": "no answer: %s" % exc}
+    result = {"status": resp.status, "content": body}
+    try:
+        result["json"] = json.loads(body)
+    except ValueError:
+        pass
+    return result
+
+
+def gate(apps, sockets_fn, proc_root="/proc", probe=None, check=None, sleep=time.sleep):
+    """Poll every app until its health verdict is empty and its release is proved (or attempts run out)."""
+    probe = probe or probe_app
+    check = check or http_check
+    states, pending = {}, {a["name"]: 0 for a in apps}
+    by_name = {a["name"]: a for a in apps}
+    while pending:
+        sockets = sockets_fn()
+        for name in list(pending):
+            app = by_name[name]
+            health = check(app)
+            verdict = health_verdict(app, health, app.get("release") or "")
+            state = probe(app, sockets, proc_root)
+            proved = not unproved({name: state}, [app], {name: app.get("release") or ""})
+            state["health"] = {"status": health.get("status"), "content": str(health.get("content") or "")[:600],
+                               "msg": health.get("msg", ""), "verdict": verdict}
+            state["passed"] = verdict == "" and proved
+            states[name] = state
+            pending[name] += 1
+            if state["passed"] or pending[name] > int(app.get("health_retries") or 0):
+                del pending[name]
+        if pending:
+            sleep(min(float(by_name[n].get("health_delay") or 1) for n in pending))
+    return states
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
-            "apps": {"type": "list", "elements": "dict", "required": True},
+            "apps": {"type": "list", "elements": "dict", "default": []},
             "proc_root": {"type": "path", "default": "/proc"},
+            "read": {"type": "list", "elements": "path", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "accounts": {"type": "dict", "default": {}},
+            "units": {"type": "list", "elements": "str", "default": []},
+            "gate": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     apps = module.params["apps"]
     for app in apps:
         missing = [k for k in ("name", "root", "service") if not app.get(k)]
+        if module.params["gate"]:
+            missing += [k for k in ("health",) if not app.get(k)] + ([] if app.get("url") or app.get("socket") else ["url"])
         if missing:
             module.fail_json(msg="berth_apps_probe: app %r lacks %s" % (app.get("name"), ", ".join(missing)))
-    sockets = listeners(module.params["proc_root"]) if any(a.get("port") for a in apps) else []
-    module.exit_json(changed=False, apps={a["name"]: probe_app(a, sockets, module.params["proc_root"]) for a in apps})
+    proc_root = module.params["proc_root"]
+    host = host_facts(module.params["packages"], module.params["accounts"], module.params["units"],
+                      module.params["read"])
+    if module.params["gate"]:
+        states = gate(apps, lambda: listeners(proc_root) if any(a.get("port") for a in apps) else [], proc_root)
+        failed = ["%s (%s)" % (name, state["health"]["verdict"] or state.get("proof") or "not proved")
+                  for name, state in sorted(states.items()) if not state["passed"]]
+        module.exit_json(changed=False, apps=states, host=host,
+                         msg=("gate failed: " + "; ".join(failed)) if failed else "every app passed its gate")
+    sockets = listeners(proc_root) if any(a.get("port") for a in apps) else []
+    module.exit_json(changed=False, apps={a["name"]: probe_app(a, sockets, proc_root) for a in apps}, host=host)
 
 
 if __name__ == "__main__":
