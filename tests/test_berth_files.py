@@ -194,3 +194,15 @@ def test_bad_entries_are_refused_naming_the_path(entry, message):
 def test_unknown_owner_is_named(tmp_path):
     with pytest.raises(bf.FilesError, match="owner no-such-user-berth does not exist"):
         bf.converge([_file(tmp_path / "f", "x", owner="no-such-user-berth")])
+
+
+def test_what_a_check_leaves_beside_the_file_is_cleaned_up(tmp_path):
+    """py_compile writes __pycache__/ next to the file it compiles: no staging directory stays."""
+    def run(argv):
+        cache = os.path.join(os.path.dirname(argv[-1]), "__pycache__")
+        os.mkdir(cache)
+        open(os.path.join(cache, "x.pyc"), "w").close()
+        return 0, "", ""
+
+    bf.converge([_file(tmp_path / "check.py", "x = 1\n", validate="python3 -m py_compile %s")], run=run)
+    assert os.listdir(tmp_path) == ["check.py"]

@@ -314,7 +314,8 @@ def converge(entries, check_mode=False, diff=False, tree=None, run=_run, purge=N
                         if path in staged:
                             tmpdir = staged.pop(path)
                             os.rename(os.path.join(tmpdir, os.path.basename(path)), path)
-                            os.rmdir(tmpdir)
+                            # A check may leave files of its own there (py_compile: __pycache__/).
+                            shutil.rmtree(tmpdir, ignore_errors=True)
                         else:
                             _set_attrs(path, entry)
                     if diff and not entry.get("secret"):
