@@ -164,7 +164,7 @@ floor_on() {   # floor_on NAME: copy the floor's inputs in and run it (host alre
   local n=$1
   docker exec "$n" mkdir -p /opt/bench /srv/datadog-standin-mirror &&
     docker cp bench/floor.sh "$n:/opt/bench/floor.sh" >/dev/null &&
-    docker cp roles/flask_app/files/hbnb "$n:/opt/bench/hbnb" >/dev/null &&
+    docker cp roles/flask_app/files/hello "$n:/opt/bench/hbnb" >/dev/null &&
     docker cp "$STANDIN_REPO/." "$n:/srv/datadog-standin-mirror/" >/dev/null &&
     docker exec "$n" bash /opt/bench/floor.sh /opt/bench/hbnb /srv/datadog-standin-mirror >"$LOGS/$n.log" 2>&1
 }

@@ -30,7 +30,9 @@ GROUPS = ["berth", "web", "airbnb_clone"]
 
 
 def sandbox(overrides=None, apps_=None, single_set=None):
-    return apps.normalize(SANDBOX_APPS["flask_apps"] if apps_ is None else apps_, DEFAULTS, REGISTRY,
+    """The sandbox's apps with the group's fleet-wide settings (its requirement pins)."""
+    defaults = dict(DEFAULTS, requirements=SANDBOX_APPS["flask_app_requirements"])
+    return apps.normalize(SANDBOX_APPS["flask_apps"] if apps_ is None else apps_, defaults, REGISTRY,
                           overrides if overrides is not None else SANDBOX_APPS["berth_ports_overrides"],
                           "web1", GROUPS, single_set)
 
@@ -55,10 +57,13 @@ def test_sandbox_apps_from_the_registry():
     api = records["hbnb_api"]
     assert (api["port"], api["user"], api["service"], api["root"], api["state_dir"]) == (
         8002, "hbnb-api", "hbnb-api", "/srv/hbnb_api", "/var/lib/hbnb_api")
-    assert api["requirements"][-1] == "gunicorn==23.0.0"  # added: the inventory's list lacks it
+    assert api["requirements"][-1] == "gunicorn==23.0.0"  # added: the inventory's pins lack it
     assert api["dd_env"] == {"DD_TRACE_AGENT_PORT": "8126", "DD_DOGSTATSD_PORT": "8125", "DD_AGENT_HOST": "127.0.0.1"}
     assert {a["secret"] for a in records.values()} == {"derived"}
-    assert records["hbnb"]["health"]["release_key"] == "release"  # fleet default: /health with the release
+    # The public repository's shape: no /health, each app gated on one of its own routes.
+    assert records["hbnb"]["health"] == {"path": "/airbnb-onepage/", "status": [200], "body": "Hello HBNB!",
+                                         "json": {}, "release_key": ""}
+    assert all(a["requirements"][-1] == "gunicorn==23.0.0" for a in records.values())
     assert records["hbnb_front"]["health"] == {"path": "/", "status": [200], "body": "api_status", "json": {}, "release_key": ""}
 
 
@@ -82,7 +87,7 @@ def test_path_through_nginx():
     records = {a["name"]: a for a in sandbox()}
     assert apps.nginx_path(records["hbnb_dynamic"]) == "/airbnb-dynamic/number_odd_or_even/2"
     assert apps.nginx_path(records["hbnb_api"]) == "/api/v1/status"
-    assert apps.nginx_path(records["hbnb"]) == "/health"
+    assert apps.nginx_path(records["hbnb"]) == "/airbnb-onepage/"
     assert apps.nginx_path(records["hbnb"], "/nowhere") is None
 
 

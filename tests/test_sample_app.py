@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "roles/flask_app/files/hbnb"
+HELLO = ROOT / "roles/flask_app/files/hello"
 PACKAGES = ("models", "api", "web_flask", "web_dynamic")
 TARGETS = ("web_flask.0-hello_route:app", "web_flask.6-number_odd_or_even:app", "api.v1.app:app",
            "web_dynamic.2-hbnb:app")
@@ -73,24 +74,37 @@ def test_hello_route(path):
     assert (response.status_code, response.get_data(as_text=True)) == (200, "Hello HBNB!")
 
 
-def test_hello_app_answers_the_release_echoing_health_gate():
+def test_the_repository_has_the_public_shape():
+    """No requirements file and no /health route: the inventory supplies both what to install and
+    what to check (berth adds gunicorn and proves the release from /proc)."""
+    assert not (SOURCE / "requirements.txt").exists()
+    for target in TARGETS:
+        assert client(target).get("/health").status_code == 404, target
+
+
+def test_one_app_sample_answers_the_release_echoing_health_gate(monkeypatch):
+    """The role's default source (files/hello): the hello route plus /health echoing the release."""
+    monkeypatch.syspath_prepend(str(HELLO))
     response = client("web_flask.0-hello_route:app").get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "release": "r1", "port": 8000}
+    assert client("web_flask.0-hello_route:app").get("/airbnb-onepage/").get_data(as_text=True) == "Hello HBNB!"
+
+
+def _inventory():
+    import yaml
+    return yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
 
 
 def _inventory_health():
     """WSGI target -> the health check the sandbox inventory gates the app with."""
-    import yaml
-    apps = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
-    return {spec["wsgi"]: spec.get("health", {"path": "/health", "json": {"status": "ok"}})
-            for spec in apps["flask_apps"].values()}
+    return {spec["wsgi"]: spec["health"] for spec in _inventory()["flask_apps"].values()}
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_every_app_answers_the_health_check_its_inventory_names(target):
-    """The other apps have no /health of their own (like the public repository): each is gated on
-    one of its real routes, as the inventory says, and berth proves the release from /proc."""
+    """No app has a /health of its own (like the public repository): each is gated on one of its
+    real routes, as the inventory says, and berth proves the release from /proc."""
     health = _inventory_health()[target]
     response = client(target).get(health["path"])
     assert response.status_code == health.get("status", 200)
@@ -454,9 +468,9 @@ def _python_files():
 
 
 def test_requirements_cover_every_import():
-    """Only the standard library, the sample's own packages and what requirements.txt pins."""
-    pinned = {line.split("==")[0].lower() for line in (SOURCE / "requirements.txt").read_text().splitlines()
-              if "==" in line and not line.startswith("#")}
+    """Only the standard library, the sample's own packages and what the inventory pins
+    (flask_app_requirements: the repository has no requirements file)."""
+    pinned = {line.split("==")[0].lower() for line in _inventory()["flask_app_requirements"] if "==" in line}
     distribution = {"flask": "flask", "markupsafe": "markupsafe", "jinja2": "jinja2", "werkzeug": "werkzeug"}
     for path in _python_files():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -1,7 +1,7 @@
 """Testinfra checks for the flask_app role (scenario molecule/flask_app).
 
 State under test, after converge + side_effect: the sample app deployed (release id =
-content hash of roles/flask_app/files/hbnb), a second release deployed, a release that
+content hash of roles/flask_app/files/hello), a second release deployed, a release that
 fails to import rejected, a release that fails /health switched back, then
 playbooks/rollback.yml back to the first release.
 
@@ -44,7 +44,7 @@ tree_hash = _load("flask_app_tree_hash", ROOT / "plugins/lookup/flask_app_tree_h
 
 DEFAULTS = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
 KNOBS = yaml.safe_load((SCENARIO / "side_effect.yml").read_text())[0]["vars"]
-SAMPLE = ROLE / "files/hbnb"
+SAMPLE = ROLE / "files/hello"
 SAMPLE_RELEASE = tree_hash(str(SAMPLE))
 
 

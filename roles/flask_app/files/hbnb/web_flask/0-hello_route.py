@@ -4,15 +4,14 @@
 Routes:
     /                  returns "Hello HBNB!"
     /airbnb-onepage/   returns "Hello HBNB!"
-    /health            JSON {status, release, port} for the deploy health gate
 
-Served by gunicorn as ``web_flask.0-hello_route:app``; berth passes the
-release id and the bound port through the environment (BERTH_RELEASE,
-BERTH_PORT), written by the flask_app role into the unit's EnvironmentFile.
+Like the public exercise: no health route of its own. berth gates it on
+/airbnb-onepage/ (inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml)
+and proves from /proc which release answers.
 """
 import os
 
-from flask import Flask, jsonify
+from flask import Flask
 
 app = Flask(__name__)
 app.config["SECRET_KEY"] = os.environ.get("FLASK_SECRET_KEY") or None
@@ -30,18 +29,7 @@ def airbnb_onepage():
     return "Hello HBNB!"
 
 
-@app.route("/health", strict_slashes=False)
-def health():
-    """Reports the release this process serves and the port it is bound to."""
-    port = os.environ.get("BERTH_PORT", "")
-    return jsonify(
-        status="ok",
-        release=os.environ.get("BERTH_RELEASE", "unknown"),
-        port=int(port) if port.isdigit() else None,
-    )
-
-
 if __name__ == "__main__":
-    # Development only: berth serves the app with gunicorn on the registry's app_http entry.
+    # Development only: berth serves the app with gunicorn on its registry entry.
     # No default port on purpose: 5000 is the Datadog agent's expvar port (the first outage).
     app.run(host="127.0.0.1", port=int(os.environ["BERTH_PORT"]))
