@@ -84,32 +84,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- containers: the settings of playbooks/sandbox.yml ---------------------------------
-start_hosts() {   # start_hosts NAME...  (in parallel, then wait for systemd on each)
-  local n
+# --- containers: berth's one recipe (molecule/resources/systemd-host.yml) ----------------
+start_hosts() {   # start_hosts NAME...  (in parallel: berth's one container recipe, tools/test-host.sh)
+  local n failed=0
   docker network inspect "$NET" >/dev/null 2>&1 ||
     docker network create --label berth.owner=bench --label "berth.bench.run=$RUN_ID" "$NET" >/dev/null
   for n in "$@"; do
-    docker run -d --name "$n" --hostname "$n" --network "$NET" \
-      --label berth.owner=bench --label "berth.bench.run=$RUN_ID" \
-      --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
-      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-      --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-      --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
-      "${PIP_CACHE_ARGS[@]}" \
-      "$IMAGE" /lib/systemd/systemd >/dev/null &
+    { tools/test-host.sh "$n" "$IMAGE" --network "$NET" \
+        --label berth.owner=bench --label "berth.bench.run=$RUN_ID" "${PIP_CACHE_ARGS[@]}" ||
+        touch "$LOGS/$n.noboot"; } &
   done
   wait
-  for n in "$@"; do
-    local state="" try
-    # Right after `docker run` systemd may not answer yet ("offline"/no bus): retry for 60 s.
-    for try in $(seq 1 120); do
-      state=$(docker exec "$n" systemctl is-system-running --wait 2>/dev/null || true)
-      [[ "$state" == running || "$state" == degraded ]] && break
-      sleep 0.5
-    done
-    [[ "$state" == running || "$state" == degraded ]] || { echo "bench: $n did not boot ($state)" >&2; exit 1; }
-  done
+  for n in "$@"; do [ -e "$LOGS/$n.noboot" ] && { echo "bench: $n did not boot" >&2; failed=1; }; done
+  [ $failed = 0 ] || exit 1
   if [ "$BENCH_APT_SEED" = 1 ] && [ -d "$OUT/apt-seed" ]; then
     for n in "$@"; do
       { docker cp "$OUT/apt-seed/archives/." "$n:/var/cache/apt/archives/" >/dev/null &&

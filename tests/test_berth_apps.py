@@ -227,13 +227,15 @@ def test_probe_host_facts_in_one_read(tmp_path):
     (tmp_path / "state.json").write_text('{"drained": ["web1"]}\n')
     facts = probe.host_facts(["nginx", "git", "python3-venv", "absent-pkg"], {"users": ["root", "no-such-berth-user"],
                              "groups": ["root", "no-such-berth-group"]}, ["nginx.service", "hbnb.service"],
-                             [str(tmp_path / "state.json"), str(tmp_path / "missing.json")], run=run)
+                             [str(tmp_path / "state.json"), str(tmp_path / "missing.json")], run=run,
+                             dirs=[str(tmp_path), str(tmp_path / "no-such-dir")])
     assert facts["packages"] == {"nginx": "1.22.1-9", "git": "", "python3-venv": "3.11.2-1", "absent-pkg": ""}
     assert facts["users"]["root"]["uid"] == 0 and "no-such-berth-user" not in facts["users"]
     assert facts["groups"] == {"root": 0}
     assert facts["units"] == {"nginx.service": {"enabled": True, "active": True},
                               "hbnb.service": {"enabled": False, "active": False}}
     assert facts["files"] == {str(tmp_path / "state.json"): '{"drained": ["web1"]}\n', str(tmp_path / "missing.json"): None}
+    assert facts["dirs"] == {str(tmp_path): ["state.json"], str(tmp_path / "no-such-dir"): None}
     assert calls == ["dpkg-query", "systemctl"], "one process per kind of fact"
 
 

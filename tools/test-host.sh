@@ -3,21 +3,17 @@
 #
 #   tools/test-host.sh NAME IMAGE [extra docker run options...]
 #
-# The settings systemd needs as PID 1 without --privileged (docs: README, the test image):
-# SYS_ADMIN (+ SYS_PTRACE, so the port preflight reads /proc/<pid>/fd as root does on a real
-# host), seccomp and apparmor unconfined, the host cgroup namespace with /sys/fs/cgroup rw,
-# tmpfs /run, /run/lock and /tmp, and SIGRTMIN+3 to stop. Exits 1 when systemd is neither
-# running nor degraded after 60 s. Used by the consumer and EE tests.
+# The container is berth's one recipe (molecule/resources/systemd-host.yml, also used by Molecule
+# and the sandbox), read by tools/container_recipe.py. Exits 1 when systemd is neither running
+# nor degraded after 60 s. Used by the consumer and EE tests and the bench.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 NAME IMAGE [docker run options...]" >&2; exit 2; }
 name=$1 image=$2
 shift 2
-docker run -d --name "$name" --hostname "$name" \
-  --cap-add SYS_ADMIN --cap-add SYS_PTRACE \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp --stop-signal SIGRTMIN+3 \
-  "$@" "$image" /lib/systemd/systemd >/dev/null
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mapfile -t recipe < <(python3 "$here/container_recipe.py")
+docker run -d --name "$name" --hostname "$name" "${recipe[@]}" \
+  "$@" "$image" "$(python3 "$here/container_recipe.py" command)" >/dev/null
 state=""
 for _ in $(seq 1 120); do
   # Right after `docker run` systemd may not answer yet (no bus): retry.

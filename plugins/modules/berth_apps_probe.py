@@ -47,6 +47,11 @@ options:
     type: list
     elements: str
     default: []
+  list:
+    description: Directories whose entries to report in C(host.dirs) (sorted names, C(null) when the directory is absent).
+    type: list
+    elements: path
+    default: []
   read:
     description: Small text files whose content to report in C(host.files) (C(null) when absent, at most 64 KiB each).
     type: list
@@ -86,7 +91,8 @@ host:
   description:
     - C(packages) (name -> installed version, "" when not installed), C(users) (name -> C(uid), C(gid),
       C(home), C(shell), C(comment); absent when missing), C(groups) (name -> gid) and C(units)
-      (name -> C(enabled), C(active)) and C(files) (path -> content, C(null) when absent).
+      (name -> C(enabled), C(active)), C(files) (path -> content, C(null) when absent) and C(dirs)
+      (directory -> sorted entry names, C(null) when absent).
   returned: always
   type: dict
 """
@@ -223,11 +229,19 @@ def _read_text(path):
         return None
 
 
-def host_facts(packages=(), accounts=None, units=(), read=(), run=_run):
-    """Installed package versions, accounts, unit states and small files in one read (see RETURN: host)."""
+def _list(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return None
+
+
+def host_facts(packages=(), accounts=None, units=(), read=(), run=_run, dirs=()):
+    """Installed package versions, accounts, unit states, small files and directory listings in one
+    read (see RETURN: host)."""
     accounts = accounts or {}
     out = {"packages": {name: "" for name in packages}, "users": {}, "groups": {}, "units": {},
-           "files": {path: _read_text(path) for path in read}}
+           "files": {path: _read_text(path) for path in read}, "dirs": {path: _list(path) for path in dirs}}
     if packages:
         for line in run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\n"] + list(packages)).splitlines():
             parts = line.split()
@@ -331,6 +345,7 @@ def main():
             "apps": {"type": "list", "elements": "dict", "default": []},
             "proc_root": {"type": "path", "default": "/proc"},
             "read": {"type": "list", "elements": "path", "default": []},
+            "list": {"type": "list", "elements": "path", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "accounts": {"type": "dict", "default": {}},
             "units": {"type": "list", "elements": "str", "default": []},
@@ -347,7 +362,7 @@ def main():
             module.fail_json(msg="berth_apps_probe: app %r lacks %s" % (app.get("name"), ", ".join(missing)))
     proc_root = module.params["proc_root"]
     host = host_facts(module.params["packages"], module.params["accounts"], module.params["units"],
-                      module.params["read"])
+                      module.params["read"], dirs=module.params["list"])
     if module.params["gate"]:
         states = gate(apps, lambda: listeners(proc_root) if any(a.get("port") for a in apps) else [], proc_root)
         failed = ["%s (%s)" % (name, state["health"]["verdict"] or state.get("proof") or "not proved")
