@@ -76,9 +76,9 @@ consumer: venv image ## The built collection from a playbook outside this reposi
 
 # Scenarios with no latency assertion: `make test` runs them two at a time beside the other
 # checks, the longest first; the rest (rollouts under load with a canary failing its gate, one
-# check interval, SIGKILL recovery, in-flight drains) run alone afterwards. multi-app's zero
+# check interval, SIGKILL recovery, in-flight drains) run alone afterwards. four-apps-one-host's zero
 # failed requests hold under load: the host being moved is drained, so no request waits on it.
-PARALLEL_SCENARIOS ?= multi-app security nginx port-conflict
+PARALLEL_SCENARIOS ?= four-apps-one-host bad-input-refused-and-hardening nginx-tested-before-live foreign-listener-refused
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%

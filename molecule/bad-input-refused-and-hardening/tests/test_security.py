@@ -1,4 +1,4 @@
-"""Security posture of a converged web host (scenario molecule/security).
+"""Security posture of a converged web host (scenario molecule/bad-input-refused-and-hardening).
 
 Runs after the side effect, i.e. after bad inputs, the agent stopped/removed and
 reinstalled, a failed apt run, a -vvv site.yml run and a container restart. So the

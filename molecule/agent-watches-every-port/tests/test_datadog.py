@@ -1,4 +1,4 @@
-"""Testinfra checks for the datadog role (scenario molecule/datadog).
+"""Testinfra checks for the datadog role (scenario molecule/agent-watches-every-port).
 
 Expected ports, binds, users, units and URLs come from the inventory the play
 used (host.ansible.get_variables(), registry merged with roles/berth_ports'

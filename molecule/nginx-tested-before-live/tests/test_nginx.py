@@ -1,4 +1,4 @@
-"""Testinfra checks for the nginx role (scenario molecule/nginx).
+"""Testinfra checks for the nginx role (scenario molecule/nginx-tested-before-live).
 
 Expected ports, binds and users come from the inventory the play used
 (host.ansible.get_variables(), registry merged with the role's own filter)

@@ -1,4 +1,4 @@
-"""port-conflict verify: the refused deployment changed nothing on either web host
+"""foreign-listener-refused verify: the refused deployment changed nothing on either web host
 (the squatted canary, and the clean wave1 host that the refusal stopped too).
 
 Expected names come from the inventory the play used (registry entry app_http)

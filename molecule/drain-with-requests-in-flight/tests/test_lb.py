@@ -1,4 +1,4 @@
-"""Testinfra checks for the load-balancer mode (scenario molecule/nginx-lb-drain).
+"""Testinfra checks for the load-balancer mode (scenario molecule/drain-with-requests-in-flight).
 
 Run after the side effect drained web1 and put it back: every host of the
 upstream group is in the lb's upstream on its own nginx_http port, none is

@@ -1,4 +1,4 @@
-"""Testinfra checks for the flask_app role (scenario molecule/flask_app).
+"""Testinfra checks for the flask_app role (scenario molecule/release-switch-and-rollback).
 
 State under test, after converge + side_effect: the sample app deployed (release id =
 content hash of roles/flask_app/files/hello), a second release deployed, a release that
@@ -130,7 +130,7 @@ def test_listens_only_on_registry_port_on_loopback(host, facts):
 
 @pytest.mark.parametrize("path,owner,group_key,mode,kind", [
     # o=x only (traverse, not list or read): the Nginx worker reaches each release's public/ copy
-    # of the static files; src/, venv/ and the config stay closed (asserted below and in multi-app).
+    # of the static files; src/, venv/ and the config stay closed (asserted below and in four-apps-one-host).
     ("{root}", "root", "flask_app_group", 0o751, "directory"),
     ("{root}/releases", "root", "flask_app_group", 0o751, "directory"),
     ("{root}/releases/{release}", "root", "flask_app_group", 0o751, "directory"),

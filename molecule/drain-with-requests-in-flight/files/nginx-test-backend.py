@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """nginx-test-backend: a STAND-IN for the berth Flask app, used only by the
-molecule/nginx scenario so the nginx role can be tested on its own.
+molecule/nginx-tested-before-live scenario so the nginx role can be tested on its own.
 
 It answers like the real app (roles/flask_app): `/` and `/airbnb-onepage/`
 return `Hello HBNB!`, `/health` returns JSON. It listens on the address and
