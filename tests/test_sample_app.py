@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -231,10 +232,232 @@ def test_importing_the_apps_writes_nothing(workdir):
     assert os.listdir(workdir) == []
 
 
-def test_db_storage_is_refused_clearly(monkeypatch):
+# --- database storage (HBNB_TYPE_STORAGE=db), run against SQLite ---------------------------------
+
+PASSWORD = "s3cr@t:/p%w d"
+
+
+@pytest.fixture
+def db(workdir, tmp_path, monkeypatch):
+    """HBNB_TYPE_STORAGE=db with the four variables berth sets, on a SQLite file instead of MySQL.
+
+    models/__init__.py builds the DBStorage while `models` is first imported, and db_storage.py
+    binds `from sqlalchemy import create_engine` then: the fake goes into sqlalchemy before that
+    import, so models.engine.db_storage.create_engine is the fake. It records the URL DBStorage
+    builds and returns a SQLite engine with the same keyword arguments (pool_pre_ping)."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    real = sqlalchemy.create_engine
+    calls = []
+
+    def create_engine(url, **kwargs):
+        calls.append((url, kwargs))
+        return real("sqlite:///" + str(tmp_path / "hbnb.db"), **kwargs)
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", create_engine)
     monkeypatch.setenv("HBNB_TYPE_STORAGE", "db")
-    with pytest.raises(RuntimeError, match="database storage is not part of this sample"):
-        importlib.import_module("models")
+    monkeypatch.setenv("HBNB_MYSQL_USER", "hbnb_dev")
+    monkeypatch.setenv("HBNB_MYSQL_PWD", PASSWORD)
+    monkeypatch.setenv("HBNB_MYSQL_HOST", "127.0.0.1:3307")
+    monkeypatch.setenv("HBNB_MYSQL_DB", "hbnb_dev_db?connect_timeout=3&read_timeout=10&write_timeout=10")
+    monkeypatch.delenv("HBNB_ENV", raising=False)
+    yield calls
+    _dispose()
+
+
+def _dispose():
+    """Close the sessions and the SQLite connections of the imported DBStorage, if any."""
+    models = sys.modules.get("models")
+    storage = getattr(models, "storage", None)
+    if storage is not None and type(storage).__name__ == "DBStorage":
+        storage.close()
+        storage._DBStorage__engine.dispose()
+
+
+def test_db_storage_is_chosen_and_builds_the_url_from_the_four_variables(db):
+    import sqlalchemy
+    models = importlib.import_module("models")
+    from models.engine import db_storage
+
+    assert models.storage_t == "db"
+    assert type(models.storage) is db_storage.DBStorage
+    assert db_storage.create_engine is sqlalchemy.create_engine  # the fake: no MySQL, no MySQLdb
+    [(url, kwargs)] = db
+    assert kwargs == {"pool_pre_ping": True}
+    parsed = sqlalchemy.engine.make_url(url)
+    assert parsed.drivername == "mysql+mysqldb"
+    assert (parsed.username, parsed.password) == ("hbnb_dev", PASSWORD)  # percent-encoded, decoded back
+    assert (parsed.host, parsed.port, parsed.database) == ("127.0.0.1", 3307, "hbnb_dev_db")
+    assert dict(parsed.query) == {"connect_timeout": "3", "read_timeout": "10", "write_timeout": "10"}
+    # What a log line or an error would show of the URL: the password masked.
+    assert "***" in repr(parsed) and PASSWORD not in repr(parsed) and "s3cr" not in str(parsed)
+
+
+def test_mysqldb_dialect_passes_port_and_timeouts_as_ints():
+    """The trick that gives the clone (it reads no timeout variable) a port and timeouts: the URL's
+    port and query reach MySQLdb.connect as ints. Only the URL is parsed: MySQLdb is not needed."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy.dialects.mysql.mysqldb import MySQLDialect_mysqldb
+
+    url = sqlalchemy.engine.make_url(
+        "mysql+mysqldb://u:p@127.0.0.1:3307/hbnb_dev_db?connect_timeout=3&read_timeout=10&write_timeout=10")
+    args, kwargs = MySQLDialect_mysqldb().create_connect_args(url)
+    assert args == []
+    assert kwargs["host"] == "127.0.0.1" and kwargs["db"] == "hbnb_dev_db"
+    for key, value in {"port": 3307, "connect_timeout": 3, "read_timeout": 10, "write_timeout": 10}.items():
+        assert kwargs[key] == value and type(kwargs[key]) is int, key
+
+
+def test_db_storage_create_read_count_delete(db):
+    models = importlib.import_module("models")
+    from models.amenity import Amenity
+    from models.state import State
+
+    assert State.__tablename__ == "states" and Amenity.__tablename__ == "amenities"
+    assert models.storage.all() == {} and models.storage.count() == 0
+    state, amenity = State(name="Texas"), Amenity(name="Wifi")
+    state.save()
+    amenity.save()
+    saved = state.to_dict()
+    assert "_sa_instance_state" not in saved and "_sa_instance_state" in state.__dict__
+    assert set(saved) == {"__class__", "id", "created_at", "updated_at", "name"}
+    assert "_sa_instance_state" not in json.dumps(saved)
+
+    models.storage.close()  # the end of a request: the next read is from the database
+    assert models.storage.count() == 2
+    assert models.storage.count(State) == models.storage.count("Amenity") == 1
+    assert list(models.storage.all(State)) == ["State." + state.id]
+    again = models.storage.get(State, state.id)
+    assert again is not state
+    assert again.to_dict() == saved  # dates to the microsecond
+    assert again.created_at == state.created_at
+    assert models.storage.get("Amenity", amenity.id).name == "Wifi"
+    assert models.storage.get(State, "no-such-id") is None
+    assert models.storage.get(State, amenity.id) is None
+    assert models.storage.get(int, state.id) is None
+    assert models.storage.get("BaseModel", state.id) is None
+
+    again.delete()
+    models.storage.save()
+    models.storage.close()
+    assert models.storage.all(State) == {}
+    assert list(models.storage.all()) == ["Amenity." + amenity.id]
+
+
+def test_db_api_post_then_get_put_delete(db):
+    api = client("api.v1.app:app")
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "states": 0}
+    assert api.get("/api/v1/states").get_json() == []
+
+    created = post_state(api, "California")
+    assert created["name"] == "California" and created["__class__"] == "State"
+    assert {"id", "created_at", "updated_at"} <= set(created)
+    assert "_sa_instance_state" not in created
+    response = api.get("/api/v1/states/" + created["id"])
+    assert response.status_code == 200
+    assert response.get_json() == created
+    assert api.get("/api/v1/states/").get_json() == [created]
+    post_state(api, "Nevada")
+    assert api.get("/api/v1/stats/").get_json() == {"amenities": 0, "states": 2}
+
+    response = api.put("/api/v1/states/" + created["id"], json={"name": "Calif", "id": "other"})
+    assert response.status_code == 200
+    assert (response.get_json()["name"], response.get_json()["id"]) == ("Calif", created["id"])
+    assert api.get("/api/v1/states/" + created["id"]).get_json()["name"] == "Calif"
+
+    assert api.delete("/api/v1/states/" + created["id"]).get_json() == {}
+    assert api.get("/api/v1/states/" + created["id"]).status_code == 404
+    assert api.get("/api/v1/stats").get_json()["states"] == 1
+    assert api.put("/api/v1/states/no-such-id", json={"name": "x"}).get_json() == {"error": "Not found"}
+    assert api.post("/api/v1/states", json={"id": "x"}).get_json() == {"error": "Missing name"}
+    assert os.listdir(".") == []  # no file.json: the data is in the database
+
+
+def test_db_front_page_lists_the_states(db):
+    api = client("api.v1.app:app")
+    post_state(api, "Texas")
+    post_state(api, "Arizona")
+    page = client("web_dynamic.2-hbnb:app").get("/").get_data(as_text=True)
+    states = re.search(r'<ul id="states">(.*?)</ul>', page, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", states) == ["Arizona", "Texas"]
+
+
+def test_db_api_recovers_after_a_database_error(db):
+    """A request that meets a database error answers Flask's 500; the teardown removes its session,
+    so the next request works without a restart (and without retries in the app)."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    api = client("api.v1.app:app")
+    created = post_state(api, "Utah")
+
+    # A failed transaction: without the teardown's close() the thread's session would stay
+    # unusable (PendingRollbackError) for every later request.
+    assert api.post("/api/v1/states", json={"name": None}).status_code == 500
+    assert api.get("/api/v1/states").get_json() == [created]
+
+    # The database goes away, then comes back.
+    models = sys.modules["models"]
+    engine = models.storage._DBStorage__engine
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError("Can't connect to MySQL server (the database is down)")
+
+    event.listen(engine, "do_connect", refuse)
+    engine.dispose()  # the pooled connections go with the server
+    try:
+        assert api.get("/api/v1/states").status_code == 500
+        assert api.get("/api/v1/stats").status_code == 500
+        assert api.get("/api/v1/status").get_json() == {"status": "OK"}  # touches no storage
+    finally:
+        event.remove(engine, "do_connect", refuse)
+    assert api.get("/api/v1/states").get_json() == [created]
+    assert post_state(api, "Idaho")["name"] == "Idaho"
+
+
+def test_db_hbnb_env_test_drops_the_tables(db, monkeypatch):
+    post_state(client("api.v1.app:app"), "Oregon")
+    _dispose()
+    _forget()  # a new process
+    assert client("api.v1.app:app").get("/api/v1/stats").get_json()["states"] == 1
+    _dispose()
+    _forget()
+    monkeypatch.setenv("HBNB_ENV", "test")
+    assert client("api.v1.app:app").get("/api/v1/stats").get_json()["states"] == 0
+
+
+def test_the_file_storage_apps_never_import_sqlalchemy(workdir):
+    """The other apps run with the file storage, in venvs without SQLAlchemy: with sqlalchemy made
+    unimportable, every app imports and the API stores a State in file.json."""
+    code = textwrap.dedent("""
+        import importlib, json, sys
+        sys.modules["sqlalchemy"] = None  # `import sqlalchemy` now raises ImportError
+        apps = [importlib.import_module(m).app for m in sys.argv[1:]]
+        response = apps[2].test_client().post("/api/v1/states", json={"name": "Ohio"})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert apps[3].test_client().get("/").status_code == 200
+        import models
+        print(json.dumps([models.storage_t, type(models.storage).__name__, models.base_model.Base.__name__,
+                          sorted(m for m in sys.modules if m.startswith("sqlalchemy") and sys.modules[m])]))
+    """)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HBNB_")}
+    env["PYTHONPATH"] = str(SOURCE)
+    out = subprocess.run([sys.executable, "-B", "-c", code] + [t.partition(":")[0] for t in TARGETS],
+                         cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [None, "FileStorage", "object", []]
+    assert "Ohio" in (workdir / "file.json").read_text()
+
+
+def test_db_storage_needs_sqlalchemy(workdir):
+    """With HBNB_TYPE_STORAGE=db, SQLAlchemy missing is an ImportError naming it, at import."""
+    code = "import sys; sys.modules['sqlalchemy'] = None; import models"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HBNB_")}
+    env.update(PYTHONPATH=str(SOURCE), HBNB_TYPE_STORAGE="db")
+    out = subprocess.run([sys.executable, "-B", "-c", code], cwd=workdir, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "sqlalchemy" in out.stderr.splitlines()[-1]
 
 
 # --- file storage: redeploys and the state-directory symlink -------------------------------------
@@ -467,23 +690,55 @@ def _python_files():
     return sorted(p for p in SOURCE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+DB_ONLY = ("sqlalchemy", "models.engine.db_storage")  # imported with HBNB_TYPE_STORAGE=db only
+
+
+def _db_guarded(node, parents):
+    """Whether node sits under `if <...>storage_t == "db":` (its body, not its else)."""
+    child = node
+    while child in parents:
+        parent = parents[child]
+        if (isinstance(parent, ast.If) and child in parent.body
+                and re.fullmatch(r"(models\.)?storage_t == 'db'", ast.unparse(parent.test))):
+            return True
+        child = parent
+    return False
+
+
 def test_requirements_cover_every_import():
     """Only the standard library, the sample's own packages and what the inventory pins
-    (flask_app_requirements: the repository has no requirements file)."""
+    (flask_app_requirements: the repository has no requirements file). SQLAlchemy only for the
+    database storage: imported under `if storage_t == "db"` (or by db_storage.py, itself imported
+    so), and pinned by every app the inventory runs with HBNB_TYPE_STORAGE=db."""
     pinned = {line.split("==")[0].lower() for line in _inventory()["flask_app_requirements"] if "==" in line}
     distribution = {"flask": "flask", "markupsafe": "markupsafe", "jinja2": "jinja2", "werkzeug": "werkzeug"}
+    db_only = []
     for path in _python_files():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names = [node.module]
             else:
                 continue
-            for name in (n.split(".")[0] for n in names):
+            for full in names:
+                if full.split(".")[0] in DB_ONLY or full in DB_ONLY:
+                    if path != SOURCE / "models/engine/db_storage.py":
+                        assert _db_guarded(node, parents), "%s imports %s unguarded" % (path, full)
+                    db_only.append(full)
+                    continue
+                name = full.split(".")[0]
                 if name in sys.stdlib_module_names or name in PACKAGES:
                     continue
                 assert distribution.get(name) in pinned, "%s imports %s, not pinned" % (path, name)
+    assert "models.engine.db_storage" in db_only and "sqlalchemy" in db_only
+    inventory = _inventory()
+    for name, spec in inventory["flask_apps"].items():
+        if (spec.get("env") or {}).get("HBNB_TYPE_STORAGE") == "db":
+            requirements = spec.get("requirements") or inventory["flask_app_requirements"]
+            assert any(re.match(r"(?i)sqlalchemy==", line) for line in requirements), name
 
 
 def _port_5000(tree):

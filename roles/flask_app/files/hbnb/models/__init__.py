@@ -1,19 +1,27 @@
 #!/usr/bin/python3
 """models: the AirBnB-clone objects and their storage.
 
-``storage`` is the storage engine of the process: FileStorage, objects kept in
-the JSON file file.json relative to the working directory (berth runs the apps
-from the source root, where that file is a link into the app's state directory).
-HBNB_TYPE_STORAGE=db (the clone's DBStorage, MySQL) is not part of this sample.
+``storage`` is the storage engine of the process, chosen by HBNB_TYPE_STORAGE:
+
+- "db": DBStorage, the objects in a MySQL/MariaDB database (SQLAlchemy and the
+  MySQLdb driver; HBNB_MYSQL_USER, HBNB_MYSQL_PWD, HBNB_MYSQL_HOST and
+  HBNB_MYSQL_DB say where, see models.engine.db_storage);
+- anything else: FileStorage, the objects in the JSON file file.json relative
+  to the working directory (berth runs the apps from the source root, where that
+  file is a link into the app's state directory). SQLAlchemy is then never
+  imported: an app using the file storage needs no database library.
+
+``storage_t`` is set before any model is imported: the models read it to choose
+their shape (SQLAlchemy columns, or plain class attributes).
 """
-import os
+from os import getenv
 
-from models.engine.file_storage import FileStorage
+storage_t = getenv("HBNB_TYPE_STORAGE")
 
-if os.environ.get("HBNB_TYPE_STORAGE") == "db":
-    raise RuntimeError(
-        "HBNB_TYPE_STORAGE=db: database storage is not part of this sample yet; "
-        "unset HBNB_TYPE_STORAGE to use the file storage (file.json)")
-
-storage = FileStorage()
+if storage_t == "db":
+    from models.engine.db_storage import DBStorage
+    storage = DBStorage()
+else:
+    from models.engine.file_storage import FileStorage
+    storage = FileStorage()
 storage.reload()

@@ -1,9 +1,17 @@
 #!/usr/bin/python3
 """Contains class Amenity."""
-from models.base_model import BaseModel
+import models
+from models.base_model import Base, BaseModel
+
+if models.storage_t == "db":
+    from sqlalchemy import Column, String
 
 
-class Amenity(BaseModel):
+class Amenity(BaseModel, Base):
     """Representation of an amenity."""
 
-    name = ""
+    if models.storage_t == "db":
+        __tablename__ = 'amenities'
+        name = Column(String(128), nullable=False)
+    else:
+        name = ""

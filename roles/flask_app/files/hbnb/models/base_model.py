@@ -1,5 +1,11 @@
 #!/usr/bin/python3
-"""Contains class BaseModel, from which every model class derives."""
+"""Contains class BaseModel, from which every model class derives.
+
+With the database storage (models.storage_t == "db") ``Base`` is SQLAlchemy's
+declarative base and BaseModel carries the columns every table shares; the
+dates are then naive UTC (what a MySQL DATETIME column holds), kept to the
+microsecond. Otherwise ``Base`` is ``object`` and SQLAlchemy is not imported.
+"""
 import uuid
 from datetime import datetime, timezone
 
@@ -7,20 +13,46 @@ import models
 
 DATES = ("created_at", "updated_at")
 
+if models.storage_t == "db":
+    from sqlalchemy import Column, DateTime, String
+    from sqlalchemy.dialects import mysql
+    from sqlalchemy.orm import declarative_base
+
+    Base = declarative_base()
+    # DATETIME(6) on MySQL/MariaDB: a bare DATETIME drops (MariaDB) or rounds (MySQL)
+    # the microseconds, and an object read back would not match the one saved.
+    DATETIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+else:
+    Base = object
+
+
+def utcnow():
+    """The current time in UTC: aware for the file storage, naive for the database."""
+    now = datetime.now(timezone.utc)
+    return now.replace(tzinfo=None) if models.storage_t == "db" else now
+
 
 class BaseModel:
     """The attributes and methods every model shares."""
 
+    if models.storage_t == "db":
+        id = Column(String(60), primary_key=True)
+        created_at = Column(DATETIME, default=utcnow)
+        updated_at = Column(DATETIME, default=utcnow)
+
     def __init__(self, *args, **kwargs):
         """Initializes a new object, or rebuilds one from its to_dict() form."""
         self.id = str(uuid.uuid4())
-        self.created_at = datetime.now(timezone.utc)
+        self.created_at = utcnow()
         self.updated_at = self.created_at
         for key, value in kwargs.items():
             if key == "__class__":
                 continue
             if key in DATES and isinstance(value, str):
                 value = datetime.fromisoformat(value)
+            if (key in DATES and models.storage_t == "db"
+                    and isinstance(value, datetime) and value.tzinfo is not None):
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
             setattr(self, key, value)
 
     def __str__(self):
@@ -30,13 +62,15 @@ class BaseModel:
 
     def save(self):
         """Updates updated_at and writes the object to the storage."""
-        self.updated_at = datetime.now(timezone.utc)
+        self.updated_at = utcnow()
         models.storage.new(self)
         models.storage.save()
 
     def to_dict(self):
-        """Returns a dictionary of the attributes, with __class__ and ISO dates."""
+        """Returns a dictionary of the attributes, with __class__ and ISO dates
+        (without SQLAlchemy's _sa_instance_state)."""
         new_dict = self.__dict__.copy()
+        new_dict.pop("_sa_instance_state", None)
         for key in DATES:
             if isinstance(new_dict.get(key), datetime):
                 new_dict[key] = new_dict[key].isoformat()

@@ -22,7 +22,8 @@ app = Flask(__name__)
 
 @app.teardown_appcontext
 def close_storage(error):
-    """Reloads the storage after each request."""
+    """Closes the storage after each request, failed or not: the file storage
+    reloads file.json, the database storage removes the thread's session."""
     storage.close()
 
 

@@ -8,7 +8,9 @@ Routes (all under /api/v1, trailing slash optional):
 Errors are JSON: 404 {"error": "Not found"}, 400 {"error": <message>}.
 
 Served by gunicorn as ``api.v1.app:app`` from the source root (the working
-directory, where the file storage's file.json is).
+directory, where the file storage's file.json is). With HBNB_TYPE_STORAGE=db the
+objects are in MySQL (models.engine.db_storage): a request that meets a database
+error answers Flask's 500, and the next one starts with a fresh session.
 """
 import os
 
@@ -25,7 +27,8 @@ app.register_blueprint(app_views, url_prefix="/api/v1")
 
 @app.teardown_appcontext
 def close_storage(error):
-    """Reloads the storage after each request."""
+    """Closes the storage after each request, failed or not: the file storage
+    reloads file.json, the database storage removes the thread's session."""
     storage.close()
 
 

@@ -1,1 +1,1 @@
-"""models.engine: the storage engines (FileStorage)."""
+"""models.engine: the storage engines (FileStorage, and DBStorage when HBNB_TYPE_STORAGE=db)."""
