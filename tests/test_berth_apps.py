@@ -27,14 +27,34 @@ DEFAULTS = {
     "trace_entry": "datadog_apm_receiver", "dogstatsd_entry": "datadog_dogstatsd",
 }
 GROUPS = ["berth", "web", "airbnb_clone"]
+FLASK_ROLE_DEFAULTS = yaml.safe_load((ROOT / "roles/flask_app/defaults/main.yml").read_text())
+DB_HOST_VARS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/db/mariadb.yml").read_text())
+MARIADB = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/mariadb.yml").read_text())
 
 
-def sandbox(overrides=None, apps_=None, single_set=None):
+def db_context(users=None, servers=None, **changes):
+    """What the flask_app role hands the filter (__flask_app_db_context) for the sandbox: its db
+    host with the entry group_vars/db enables, and the accounts of mariadb_users."""
+    from ansible_collections.berth.stack.plugins.module_utils import berth_registry as registry
+    entries, _, _ = registry.effective(REGISTRY, DB_HOST_VARS["berth_ports_overrides"])
+    db_entries = registry.for_host(entries, ["berth", "db"], enabled_only=True)
+    context = {
+        "group": "db", "entry": "mariadb", "env": FLASK_ROLE_DEFAULTS["flask_app_database_env"],
+        "connect_timeout": 3, "read_timeout": 10, "write_timeout": 10, "dump_on_switch": False,
+        "servers": servers if servers is not None else {"db1": {"address": "10.0.0.5", "entries": db_entries}},
+        "users": users if users is not None else {
+            name: {"databases": spec["databases"], "password": "set"} for name, spec in MARIADB["mariadb_users"].items()},
+    }
+    context.update(changes)
+    return context
+
+
+def sandbox(overrides=None, apps_=None, single_set=None, databases=None):
     """The sandbox's apps with the group's fleet-wide settings (its requirement pins)."""
     defaults = dict(DEFAULTS, requirements=SANDBOX_APPS["flask_app_requirements"])
     return apps.normalize(SANDBOX_APPS["flask_apps"] if apps_ is None else apps_, defaults, REGISTRY,
                           overrides if overrides is not None else SANDBOX_APPS["berth_ports_overrides"],
-                          "web1", GROUPS, single_set)
+                          "web1", GROUPS, single_set, databases if databases is not None else db_context())
 
 
 def refused(**kwargs):
@@ -65,6 +85,63 @@ def test_sandbox_apps_from_the_registry():
                                          "json": {}, "release_key": ""}
     assert all(a["requirements"][-1] == "gunicorn==23.0.0" for a in records.values())
     assert records["hbnb_front"]["health"] == {"path": "/", "status": [200], "body": "api_status", "json": {}, "release_key": ""}
+
+
+def test_api_database_derived_from_the_registry_and_the_accounts():
+    """The sandbox API's connection: the db host's address and the port of its registry entry in
+    HBNB_MYSQL_HOST, the timeouts as URL query in HBNB_MYSQL_DB, never the password."""
+    api = {a["name"]: a for a in sandbox()}["hbnb_api"]
+    port = DB_HOST_VARS["berth_ports_overrides"]["mariadb"].get("port", REGISTRY["mariadb"]["port"])
+    assert api["database"]["env"] == {
+        "HBNB_MYSQL_HOST": "10.0.0.5:%d" % port, "HBNB_MYSQL_USER": "hbnb_dev",
+        "HBNB_MYSQL_DB": "hbnb_dev_db?connect_timeout=3&read_timeout=10&write_timeout=10"}
+    assert api["database"]["password_env"] == "HBNB_MYSQL_PWD" and not api["database"]["local"]
+    assert api["system_site_packages"] and "python3-mysqldb" in api["packages"]
+    assert all(a["database"] is None for a in sandbox() if a["name"] != "hbnb_api")
+
+
+def test_database_on_this_host_is_reached_on_loopback_with_named_variables():
+    spec = {"port": "app_http", "wsgi": "api.v1.app:app",
+            "database": {"name": "hbnb_dev_db", "user": "hbnb_dev", "read_timeout": 4}}
+    overrides = {"mariadb": {"enabled": True, "port": 3307}}
+    [app] = apps.normalize({"api": spec}, DEFAULTS, REGISTRY, overrides, "web1", GROUPS, None, db_context(servers={}))
+    assert app["database"]["env"] == {"DB_HOST": "127.0.0.1", "DB_PORT": "3307", "DB_NAME": "hbnb_dev_db",
+                                      "DB_USER": "hbnb_dev", "DB_CONNECT_TIMEOUT": "3", "DB_READ_TIMEOUT": "4",
+                                      "DB_WRITE_TIMEOUT": "10"}
+    assert app["database"]["local"] and app["database"]["server"] == "web1"
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"user": "nobody"}, "flask_apps.hbnb_api.database.user on web1: names account 'nobody', which mariadb_users does not define"),
+    ({"name": "other_db"}, "account hbnb_dev is not granted database other_db"),
+    ({"server": "db9"}, "needs one server of registry entry mariadb, found none (server: db9)"),
+    ({"read_timeout": 0}, "flask_apps.hbnb_api.database.read_timeout on web1: 0 is not a positive number of seconds"),
+    ({"env": {"password": ""}}, "flask_apps.hbnb_api.database.env.password on web1: is empty"),
+    ({"colour": "blue"}, "flask_apps.hbnb_api.database on web1: has unknown keys colour"),
+])
+def test_database_refusals_name_the_variable(change, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], database=dict(spec["hbnb_api"]["database"], **change))
+    assert expected in refused(apps_=spec)
+
+
+def test_database_password_problems_name_the_account_not_the_password():
+    text = refused(databases=db_context(users={"hbnb_dev": {"databases": ["hbnb_dev_db"], "password": "missing"}}))
+    assert "mariadb_users.hbnb_dev.password on web1: is empty" in text and "vault_" in text
+    text = refused(databases=db_context(users={"hbnb_dev": {"databases": ["hbnb_dev_db"], "password": "url_unsafe"}}))
+    assert "break the URL the app builds (in_url)" in text
+
+
+def test_database_without_a_server_or_with_two_is_refused():
+    assert "found none in group db or on this host" in refused(databases=db_context(servers={}))
+    two = db_context()["servers"]["db1"]
+    assert "found db1, db2" in refused(databases=db_context(servers={"db1": two, "db2": two}))
+
+
+def test_database_variables_cannot_be_set_twice():
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], env={"HBNB_TYPE_STORAGE": "db", "HBNB_MYSQL_HOST": "x"})
+    assert "sets HBNB_MYSQL_HOST, which the app's database settings derive" in refused(apps_=spec)
 
 
 def test_gunicorn_not_added_twice():

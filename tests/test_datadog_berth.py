@@ -58,7 +58,7 @@ def test_unknown_entry_names_the_file_to_fix():
 
 
 OPTS = {"status_path": "/nginx_status", "http_paths": ["/", "/status"], "http_timeout": 5, "tcp_timeout": 3,
-        "process_search": DEFAULTS["datadog_process_search_strings"]}
+        "process_search": DEFAULTS["datadog_process_search_strings"], "mysql_password": "not-a-real-password"}
 
 
 def test_web_host_gets_app_checks_lb_does_not():
@@ -106,3 +106,79 @@ def test_argument_specs_match_defaults():
     assert set(options) - {"datadog_api_key"} == set(DEFAULTS)
     for name, value in DEFAULTS.items():
         assert options[name].get("default") == value, name
+
+
+# The mysql check: derived where the MariaDB registry entry applies to the host and is enabled.
+MARIADB = {"port": 3306, "proto": "tcp", "bind": "127.0.0.1", "service": "mariadb", "user": "mysql", "groups": ["db"]}
+MYSQL_OPTS = dict(OPTS, mysql_name=DEFAULTS["datadog_mysql_port_name"], mysql_user="datadog",
+                  mysql_password="s3cret-for-the-test", host="db1", tags=["env:test"])
+VARS = yaml.safe_load((ROOT / "roles/datadog/vars/main.yml").read_text())
+
+
+def _with_mariadb(**change):
+    return bp.berth_ports_effective(dict(yaml.safe_load(INVENTORIES[0].read_text())["berth_ports"],
+                                         mariadb=dict(MARIADB, **change)), None)
+
+
+def test_mysql_check_on_the_host_where_the_entry_applies():
+    conf = dd.datadog_checks_config({"mysql": "derived"}, _with_mariadb(port=3307), ["berth", "db"], MYSQL_OPTS)
+    assert conf == {"mysql": {"init_config": {}, "instances": [{
+        "host": "127.0.0.1", "port": 3307, "username": "datadog", "password": "s3cret-for-the-test",
+        "tags": ["env:test", "berth_port:mariadb"]}]}}
+
+
+@pytest.mark.parametrize("groups, change", [
+    (["berth", "web"], {}),  # the entry does not apply to a web host
+    (["berth", "db"], {"enabled": False}),  # reserved, not opened
+])
+def test_no_mysql_check_where_the_entry_does_not_apply_or_is_disabled(groups, change):
+    conf = dd.datadog_checks_config(DEFAULTS["datadog_checks"], _with_mariadb(**change), groups,
+                                    dict(MYSQL_OPTS, mysql_password=""))
+    assert "mysql" not in conf and conf, "no mysql check (its file is removed), the others stay"
+
+
+def test_no_mysql_check_when_the_registry_has_no_such_entry():
+    reg = {k: v for k, v in _with_mariadb().items() if k != "mariadb"}
+    assert "mysql" not in dd.datadog_checks_config({"mysql": "derived"}, reg, ["berth", "db"], MYSQL_OPTS)
+
+
+@pytest.mark.parametrize("bind, host", [("0.0.0.0", "127.0.0.1"), ("::", "::1"), ("10.0.0.5", "10.0.0.5")])
+def test_mysql_check_connects_where_a_local_client_does(bind, host):
+    conf = dd.datadog_checks_config({"mysql": "derived"}, _with_mariadb(bind=bind), ["db"], MYSQL_OPTS)
+    assert conf["mysql"]["instances"][0]["host"] == host
+
+
+@pytest.mark.parametrize("password", ["", "  ", None])
+def test_empty_password_where_the_check_applies_is_refused_naming_variables_host_and_fix(password):
+    with pytest.raises(AnsibleFilterError) as err:
+        dd.datadog_checks_config({"mysql": "derived"}, _with_mariadb(), ["berth", "db"],
+                                 dict(MYSQL_OPTS, mysql_password=password), redact=True)
+    text = str(err.value)
+    for words in ("datadog_mysql_password", "mariadb_monitor_password", "host db1", "vault_mariadb_monitor_password",
+                  "group_vars/all/secrets.yml"):
+        assert words in text, text
+
+
+def test_redacted_derivation_hides_only_the_secret_checks_password():
+    reg = _with_mariadb()
+    plain = dd.datadog_checks_config(DEFAULTS["datadog_checks"], reg, ["berth", "db"], MYSQL_OPTS)
+    redacted = dd.datadog_checks_config(DEFAULTS["datadog_checks"], reg, ["berth", "db"], MYSQL_OPTS, redact=True)
+    assert "s3cret-for-the-test" not in repr(redacted)
+    assert redacted["mysql"]["instances"][0]["password"] == dd.REDACTED
+    assert set(plain) == set(redacted)
+    # The role writes exactly these checks as berth_files secret entries (vars/main.yml).
+    assert {name for name in plain if plain[name] != redacted[name]} == set(VARS["__datadog_secret_checks"])
+
+
+def test_mysql_check_refuses_a_udp_entry():
+    with pytest.raises(AnsibleFilterError, match="tcp"):
+        dd.datadog_checks_config({"mysql": "derived"}, _with_mariadb(proto="udp"), ["db"], MYSQL_OPTS)
+
+
+def test_configure_writes_the_secret_checks_as_secret_entries_under_the_same_task_name():
+    tasks = yaml.safe_load((ROOT / "roles/datadog/tasks/configure.yml").read_text())
+    task = [t for t in tasks if t["name"] == "Configure | datadog.yaml with the API key, the checks derived from "
+            "the registry and the berth_ports check"][0]
+    assert "'secret': name in __datadog_secret_checks" in task["berth.stack.berth_files"]["entries"]
+    preflight = (ROOT / "roles/datadog/tasks/preflight.yml").read_text()
+    assert "__datadog_check_options, redact=true)" in preflight

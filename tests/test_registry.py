@@ -252,3 +252,63 @@ def test_filter_api_still_merges_overrides():
     lb = filters.berth_ports_for_host(registry, {}, ["berth", "lb"])
     assert "app_http" not in lb and "nginx_http" in lb
     assert filters.berth_ports_registry_file(os.path.join(ROOT, "inventories", "sandbox")) == REGISTRY_FILE
+
+
+# clients: the groups whose hosts connect to a listener from other hosts.
+MARIADB = {"port": 3306, "proto": "tcp", "bind": "0.0.0.0", "service": "mariadb", "user": "mysql",
+           "groups": ["db"], "clients": ["web"]}
+KNOWN = {"berth", "web", "lb", "db"}
+
+
+def test_clients_naming_inventory_groups_pass():
+    registry = dict(sandbox_registry(), mariadb=dict(MARIADB))
+    report = run(registry, groups=("berth", "db"), known=KNOWN)
+    assert report["problems"] == [] and not report["failed"]
+
+
+def test_clients_naming_an_unknown_group_is_refused_with_the_fix():
+    registry = dict(sandbox_registry(), mariadb=dict(MARIADB, clients=["web", "webz"]))
+    report = run(registry, groups=("berth", "db"), known=KNOWN)
+    assert report["failed"]
+    assert report["messages"] == [
+        "[entry] mariadb: clients names webz, not an inventory group on host web1; "
+        "fix: fix clients in berth_ports.mariadb in %s" % REGISTRY_FILE]
+
+
+def test_clients_unknown_group_in_an_override_names_the_override():
+    registry = dict(sandbox_registry(), mariadb=dict(MARIADB))
+    report = run(registry, {"mariadb": {"clients": ["nope"]}}, groups=("berth", "db"), known=KNOWN)
+    assert [p["fix"] for p in report["problems"]] == [
+        "fix clients in berth_ports_overrides.mariadb (set for these hosts in group_vars, host_vars or -e)"]
+
+
+@pytest.mark.parametrize("clients", ["web", [], ["web", 3], [""], {"web": 1}, True])
+def test_clients_that_are_not_a_list_of_group_names_are_refused(clients):
+    registry = dict(sandbox_registry(), mariadb=dict(MARIADB, clients=clients))
+    report = run(registry, groups=("berth", "db"))
+    assert report["failed"] and kinds(report) == ["entry"]
+    assert "clients %r is not a non-empty list of group names" % (clients,) in report["messages"][0]
+    assert "set clients: [web]" in report["problems"][0]["fix"]
+
+
+def test_clients_null_means_no_clients():
+    registry = dict(sandbox_registry(), mariadb=dict(MARIADB))
+    report = run(registry, {"mariadb": {"clients": None}}, groups=("berth", "db"), known=KNOWN)
+    assert not report["failed"]
+    assert br.client_groups(dict(MARIADB, clients=None)) == [] and br.client_groups(MARIADB) == ["web"]
+
+
+def test_exposed_entry_with_clients_warns_naming_the_firewall_and_its_clients():
+    report = br.validate_hosts([{"host": "db1", "groups": ["berth", "db"], "registry_file": "r.yml",
+                                 "overrides": {}, "registry": {"mariadb": dict(MARIADB)}}])
+    assert report["failed"] is False
+    assert report["warnings"] == [
+        "[exposed] mariadb (service mariadb) listens on 0.0.0.0, reachable from the network unless the "
+        "firewall role (firewall_enabled) admits only its clients (web) on host db1; fix: set "
+        "firewall_enabled: true for these hosts (the firewall role then admits only the hosts of web), or, "
+        "if no other host connects, set bind: 127.0.0.1 in berth_ports.mariadb in r.yml"]
+
+
+def test_loopback_entry_with_clients_is_not_exposed():
+    assert br.exposure_warnings({"mariadb": dict(MARIADB, bind="127.0.0.1")}, host_groups={"db"}) == []
+    assert br.exposure_warnings({"mariadb": dict(MARIADB)}, host_groups={"web"}) == []

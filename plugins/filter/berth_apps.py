@@ -16,10 +16,11 @@ from ansible_collections.berth.stack.plugins.module_utils import berth_registry 
 
 
 def berth_flask_apps(apps, defaults, registry, overrides=None, host="this host", host_groups=None,
-                     single_app_vars=None):
+                     single_app_vars=None, databases=None):
     """Complete, checked app records of one host (``flask_apps`` + fleet-wide defaults)."""
     try:
-        return core.normalize(apps, defaults, registry, overrides, host, host_groups or (), single_app_vars)
+        return core.normalize(apps, defaults, registry, overrides, host, host_groups or (), single_app_vars,
+                              databases)
     except core.AppError as exc:
         raise AnsibleFilterError(str(exc))
 

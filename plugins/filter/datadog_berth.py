@@ -9,10 +9,13 @@
 ``datadog_host_entries(registry, host_groups)``
     The enabled registry entries whose ``groups`` include one of the host's
     groups (or that apply to every host).
-``datadog_checks_config(checks, registry, host_groups, options)``
+``datadog_checks_config(checks, registry, host_groups, options, redact=False)``
     Check name -> conf.yaml content for this host. ``derived`` checks are built
     from the registry; mappings are passed through; derived checks with nothing
-    to watch on this host are left out (so their file is removed).
+    to watch on this host are left out (so their file is removed). The ``mysql``
+    check holds the monitoring account's password: it is refused when empty, and
+    with ``redact=True`` replaced by ``REDACTED`` (for facts and output; the role
+    writes the file from an unredacted derivation, as a secret).
 
 ``registry`` is always the effective registry (``berth_ports_effective``).
 """
@@ -30,6 +33,10 @@ from ansible_collections.berth.stack.plugins.module_utils.berth_registry import 
 LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
 REQUIRED_KEYS = ("expvar_port", "cmd_port", "dogstatsd_port", "apm_receiver_port",
                  "apm_debug_port", "process_expvar_port", "process_cmd_port")
+# Checks the role derives from the registry (datadog_checks value `derived`).
+DERIVED = ("nginx", "http_check", "tcp_check", "process", "berth_ports", "mysql")
+# What a redacted derivation writes instead of a password.
+REDACTED = "(secret: datadog_mysql_password)"
 
 
 def _entry(registry, name, key):
@@ -171,21 +178,53 @@ def _derived(name, entries, opts):
     if name == "berth_ports":
         # Built by the datadog_berth_ports_check filter from the registry's own per-host view.
         return opts.get("berth_ports_check") or None
+    if name == "mysql":
+        return _mysql(entries, opts, tags)
     raise AnsibleFilterError(
-        "datadog_checks.%s is 'derived', but the role derives only nginx, http_check, tcp_check, process "
-        "and berth_ports; "
-        "give %s a mapping {init_config: ..., instances: [...]}" % (name, name))
+        "datadog_checks.%s is 'derived', but the role derives only %s; "
+        "give %s a mapping {init_config: ..., instances: [...]}"
+        % (name, ", ".join(DERIVED[:-1]) + " and " + DERIVED[-1], name))
 
 
-def datadog_checks_config(checks, registry, host_groups, options=None):
+def _mysql(entries, opts, tags):
+    """The mysql check on the host where the MariaDB entry applies and is enabled, else None."""
+    entry_name = opts.get("mysql_name", "mariadb")
+    if entry_name not in entries:
+        return None
+    entry = entries[entry_name]
+    host = opts.get("host") or "this host"
+    if entry.get("proto", "tcp") != "tcp":
+        raise AnsibleFilterError(
+            "datadog_checks.mysql: registry entry %s (datadog_mysql_port_name) has proto %s, but the mysql check "
+            "connects over tcp; fix proto in berth_ports.%s or datadog_mysql_port_name"
+            % (entry_name, entry.get("proto"), entry_name))
+    password = opts.get("mysql_password")
+    if password is None or not str(password).strip():
+        raise AnsibleFilterError(
+            "datadog_checks.mysql: registry entry %s applies to host %s and is enabled, but datadog_mysql_password "
+            "(default: mariadb_monitor_password) is empty, so the agent could not log in to MariaDB; set "
+            "vault_mariadb_monitor_password in inventories/<env>/group_vars/all/vault.yml and map it in "
+            "group_vars/all/secrets.yml (mariadb_monitor_password: \"{{ vault_mariadb_monitor_password }}\"), "
+            "or remove mysql from datadog_checks" % (entry_name, host))
+    return {"init_config": {}, "instances": [{
+        "host": connect_host(entry.get("bind")),
+        "port": int(entry["port"]),
+        "username": str(opts.get("mysql_user") or "datadog"),
+        "password": REDACTED if opts.get("redact") else str(password),
+        "tags": tags + ["berth_port:%s" % entry_name],
+    }]}
+
+
+def datadog_checks_config(checks, registry, host_groups, options=None, redact=False):
     if not isinstance(checks, Mapping):
         raise AnsibleFilterError("datadog_checks must be a mapping of check name to 'derived' or a configuration")
     entries = datadog_host_entries(registry, host_groups)
+    opts = dict(options or {}, redact=bool(redact))
     out = {}
     for name, value in checks.items():
         name = str(name)
         if value == "derived":
-            conf = _derived(name, entries, options or {})
+            conf = _derived(name, entries, opts)
         elif isinstance(value, Mapping):
             conf = dict(value)
         elif value in (None, False, "absent"):

@@ -42,8 +42,10 @@ SHARED_KEYS = (
     "pip_extra_args", "packages", "workers", "threads", "timeout", "graceful_timeout", "keepalive",
     "restart_sec", "env", "health", "keep_releases", "private_users", "persistent", "static",
     "nginx", "health_retries", "health_delay", "health_timeout", "health_journal_lines",
+    "system_site_packages",
 )
-APP_KEYS = SHARED_KEYS + ("port", "wsgi", "routes", "secret_key", "root", "conf_dir", "state_dir", "socket")
+APP_KEYS = SHARED_KEYS + ("port", "wsgi", "routes", "secret_key", "root", "conf_dir", "state_dir", "socket",
+                          "database")
 # One-app variables that have no fleet-wide meaning once flask_apps lists the apps.
 SINGLE_APP_VARS = {
     "flask_app_name": "the app's key in flask_apps",
@@ -57,12 +59,21 @@ SINGLE_APP_VARS = {
     "flask_app_group": "the registry entry's user (each app has its own group)",
     "flask_app_service": "the registry entry's service (flask_apps.<app>.port names the entry)",
     "flask_app_health_path": "flask_apps.<app>.health.path",
+    "flask_app_database": "flask_apps.<app>.database",
 }
 HEALTH_KEYS = ("path", "status", "body", "json", "release_key")
 NGINX_KEYS = ("keepalive", "connect_timeout", "send_timeout", "read_timeout", "max_fails", "fail_timeout")
 ROUTE_KEYS = ("prefix", "strip")
 STATIC_KEYS = ("prefix", "dir")
 DD_ENV = (("DD_TRACE_AGENT_PORT", "trace_entry"), ("DD_DOGSTATSD_PORT", "dogstatsd_entry"))
+# An app's database: flask_apps.<app>.database (the one app: flask_app_database).
+DATABASE_KEYS = ("name", "user", "entry", "server", "env", "in_url", "connect_timeout", "read_timeout",
+                 "write_timeout", "dump_on_switch")
+# What the app is told, and the variable it reads it from (flask_app_database_env by default).
+DATABASE_ENV_KEYS = ("host", "port", "user", "password", "name", "connect_timeout", "read_timeout", "write_timeout")
+DB_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+# Characters that would break an SQLAlchemy URL built by string formatting (in_url).
+URL_UNSAFE_RE = re.compile(r"[@:/?#%\[\]\s]")
 
 
 class AppError(ValueError):
@@ -171,7 +182,115 @@ def _normalize_health(check, var, value, default):
     return health
 
 
-def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None):
+def _database(check, var, spec, context, entries, host, host_groups):
+    """The app's database connection, derived from the registry; None when it declares none.
+
+    ``context`` (the flask_app role's ``__flask_app_db_context``): ``group`` (inventory group
+    of the servers), ``entry`` (default registry entry), ``env`` (default variable names),
+    the default timeouts and ``dump_on_switch``, ``servers`` (host -> {address, entries}: each
+    server host's own enabled entries) and ``users`` (account -> {databases, password: set,
+    missing or url_unsafe}; never the password itself).
+    """
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        check.add(var, "is not a mapping", "write {name: <database>, user: <mariadb_users account>}")
+        return None
+    context = context or {}
+    unknown = sorted(set(spec) - set(DATABASE_KEYS))
+    if unknown:
+        check.add(var, "has unknown keys %s" % ", ".join(unknown), "use only %s" % ", ".join(DATABASE_KEYS))
+    name, user = str(spec.get("name") or ""), str(spec.get("user") or "")
+    if not DB_NAME_RE.match(name):
+        check.add(var + ".name", "%r is not a database name (1-64 letters, digits, _)" % name,
+                  "name a database of mariadb_databases")
+    users = context.get("users") or {}
+    account = users.get(user)
+    if account is None:
+        check.add(var + ".user", "names account %r, which mariadb_users does not define (accounts: %s)"
+                  % (user, ", ".join(sorted(users)) or "none"), "add it to mariadb_users in group_vars/all")
+    else:
+        if name and name not in (account.get("databases") or []):
+            check.add(var + ".user", "account %s is not granted database %s" % (user, name),
+                      "add %s to mariadb_users.%s.databases" % (name, user))
+        if account.get("password") == "missing":
+            check.add("mariadb_users.%s.password" % user, "is empty",
+                      "set it from a vault_* variable in group_vars/all/secrets.yml")
+        elif account.get("password") == "url_unsafe" and spec.get("in_url"):
+            check.add("mariadb_users.%s.password" % user,
+                      "contains @ : / ? # % [ ] or a space, which break the URL the app builds (in_url)",
+                      "choose a password of letters, digits and - _ . ~ ! * etc. in the vault")
+    entry_name = str(spec.get("entry") or context.get("entry") or "mariadb")
+    own = entries.get(entry_name)
+    servers = context.get("servers") or {}
+    group = str(context.get("group") or "db")
+    wanted = spec.get("server")
+    if wanted is None and isinstance(own, Mapping) and own.get("enabled", True) and core.applies(own, host_groups):
+        server, address, entry = host, core.connect_host(own.get("bind")), own
+    else:
+        found = {h: v for h, v in servers.items()
+                 if isinstance((v.get("entries") or {}).get(entry_name), Mapping)}
+        if wanted is not None:
+            found = {h: v for h, v in found.items() if h == str(wanted)}
+        if len(found) != 1:
+            check.add(var, "needs one server of registry entry %s, found %s%s" % (
+                entry_name, ", ".join(sorted(found)) or "none",
+                " (server: %s)" % wanted if wanted is not None else " in group %s or on this host" % group),
+                "put the MariaDB host in group %s with %s enabled (berth_ports_overrides), or set %s.server"
+                % (group, entry_name, var))
+            return None
+        server, info = next(iter(found.items()))
+        entry = info["entries"][entry_name]
+        address = str(info.get("address") or server) if server != host else core.connect_host(entry.get("bind"))
+    if entry.get("proto", "tcp") != "tcp":
+        check.add(var, "registry entry %s is not tcp" % entry_name, "fix berth_ports.%s" % entry_name)
+    names = dict(context.get("env") or {})
+    names.update({str(k): ("" if v is None else str(v)) for k, v in (spec.get("env") or {}).items()})
+    for key, value in names.items():
+        if key not in DATABASE_ENV_KEYS:
+            check.add(var + ".env", "has unknown key %r" % key, "use only %s" % ", ".join(DATABASE_ENV_KEYS))
+        elif value and not ENV_RE.match(value):
+            check.add(var + ".env." + key, "%r is not an environment variable name" % value, "use letters, digits and '_'")
+    timeouts = {}
+    for key in ("connect_timeout", "read_timeout", "write_timeout"):
+        value = spec.get(key, context.get(key, 0))
+        try:
+            timeouts[key] = int(value)
+        except (TypeError, ValueError):
+            timeouts[key] = 0
+        if timeouts[key] < 1:
+            check.add(var + "." + key, "%r is not a positive number of seconds" % (value,),
+                      "set it (flask_app_database_%s is the default)" % key)
+    port = int(entry.get("port") or 0)
+    in_url = bool(spec.get("in_url", False))
+    env = {}
+    if in_url:
+        # The app formats mysql+mysqldb://user:password@HOST/NAME: the port joins the host and
+        # the timeouts join the name as URL query, which SQLAlchemy hands to the driver.
+        if names.get("host"):
+            env[names["host"]] = core.host_port(address, port)
+        if names.get("name"):
+            env[names["name"]] = "%s?%s" % (name, "&".join("%s=%d" % (k, timeouts[k]) for k in sorted(timeouts)))
+    else:
+        for key, value in (("host", address), ("port", port), ("name", name)):
+            if names.get(key):
+                env[names[key]] = str(value)
+        for key in sorted(timeouts):
+            if names.get(key):
+                env[names[key]] = str(timeouts[key])
+    if names.get("user"):
+        env[names["user"]] = user
+    if not names.get("password"):
+        check.add(var + ".env.password", "is empty: the app would get no password", "name the variable the app reads")
+    return {
+        "name": name, "user": user, "entry": entry_name, "server": server, "host": address, "port": port,
+        "local": server == host, "in_url": in_url, "env": env, "password_env": names.get("password") or "",
+        "dump_on_switch": bool(spec.get("dump_on_switch", context.get("dump_on_switch", False))),
+    }
+
+
+def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None,
+              databases=None):
     """Complete, checked app records for one host (sorted by name), or :class:`AppError`.
 
     ``apps``: the inventory's ``flask_apps`` (name -> settings; empty -> one app from
@@ -180,7 +299,8 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
     ``socket``, ``secret_key``) and ``trace_entry`` / ``dogstatsd_entry`` (registry
     entries whose ports reach every app's environment). ``single_app_vars``: the
     one-app variables whose value differs from the role default; they are refused when
-    ``apps`` lists the apps, naming their replacement.
+    ``apps`` lists the apps, naming their replacement. ``databases``: what an app's
+    ``database`` is resolved against (see :func:`_database`).
     """
     check = _Checker(host)
     defaults = dict(defaults or {})
@@ -320,6 +440,13 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
                 dd_env[env_name] = str(dd_entry.get("port"))
                 dd_env.setdefault("DD_AGENT_HOST", core.connect_host(dd_entry.get("bind")))
 
+        database = _database(check, var + ".database" if not single else "flask_app_database",
+                             spec.get("database") if not single else defaults.get("database"),
+                             databases, entries, host, host_groups)
+        for key in sorted(set((database or {}).get("env", {})) & set(env)):
+            check.add(var + ".env", "sets %s, which the app's database settings derive" % key,
+                      "remove it from env (it comes from the registry and mariadb_users)")
+
         user = str(entry.get("user"))
         record = {
             "name": name,
@@ -354,6 +481,8 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "health": health,
             "secret": secret_mode,
             "private_users": bool(get("private_users", True)),
+            "system_site_packages": bool(get("system_site_packages", False)),
+            "database": database,
         }
         record.update(numbers)
         records.append(record)

@@ -13,6 +13,7 @@ The registry's concepts, each defined here and nowhere else:
   (every entry normalised: ``enabled`` and ``groups`` filled in);
   :func:`effective_or_raise` is the same for callers that stop at the first problem;
 * :func:`applies` / :func:`for_host` -- "this entry applies to a host in these groups";
+* :func:`client_groups` -- the groups whose hosts connect to an entry from other hosts;
 * :func:`is_loopback`, :func:`is_wildcard`, :func:`connect_host` -- what an
   address means and which address a local client uses to reach a listener;
 * :func:`host_port`, :func:`url` -- ``address:port`` (IPv6 in brackets) and URLs;
@@ -27,6 +28,8 @@ of them are collected:
 * ``proto`` is ``tcp`` or ``udp``; ``bind`` is an IPv4/IPv6 address;
 * a port below 1024 is only for ``user: root``;
 * ``groups`` is a list of existing inventory groups, ``enabled`` a bool;
+* ``clients`` (optional) is a non-empty list of existing inventory groups: the hosts that
+  connect to the listener from other hosts (the firewall role admits only their addresses);
 * two entries that apply to the same host, with the same port and proto, must
   not bind overlapping addresses. ``0.0.0.0`` overlaps every IPv4 address,
   ``::`` overlaps every address (dual-stack), 127.0.0.1 and 127.0.0.2 do not.
@@ -35,7 +38,10 @@ of them are collected:
 
 Warnings (never fail): an enabled entry of a service other than Nginx
 (``PUBLIC_SERVICES``) that binds a non-loopback address on a host is exposed to
-the network; the inventory may mean it, so it is reported, not refused.
+the network; the inventory may mean it, so it is reported, not refused. An entry
+with ``clients`` is still reported (the core cannot know whether the firewall role
+is on for the host), but the warning says that it is reachable from the network
+unless the firewall role admits only those clients.
 """
 
 from __future__ import annotations
@@ -267,6 +273,14 @@ def applies(entry, host_groups):
     return not groups or any(g in host_groups for g in groups)
 
 
+def client_groups(entry):
+    """The inventory groups of ``entry``'s ``clients`` (hosts that connect from other hosts); [] when none."""
+    clients = entry.get("clients") if isinstance(entry, Mapping) else None
+    if not isinstance(clients, (list, tuple)):
+        return []
+    return [g for g in clients if isinstance(g, str) and g]
+
+
 def effective_or_raise(registry, overrides, registry_file_name=REGISTRY_HINT):
     """:func:`effective` for callers that cannot go on: the entries, or :class:`RegistryError`."""
     entries, _, problems = effective(registry, overrides)
@@ -344,6 +358,19 @@ def check_entries(entries, overridden=frozenset(), host_groups=None, known_group
             if unknown:
                 problems.append(Problem("entry", (name,), where, "%s: groups names %s, not an inventory group"
                                         % (name, ", ".join(unknown)), "fix groups in " + fix))
+        clients = entry.get("clients")
+        if clients is not None:  # absent or null (an override may clear it): no clients
+            if (not isinstance(clients, (list, tuple)) or not clients
+                    or not all(isinstance(g, str) and g for g in clients)):
+                problems.append(Problem("entry", (name,), where, "%s: clients %r is not a non-empty list of group names"
+                                        % (name, clients),
+                                        "set clients: [web] (the groups whose hosts connect) or leave it out in "
+                                        + fix))
+            elif known_groups is not None:
+                unknown = [g for g in clients if g not in known_groups]
+                if unknown:
+                    problems.append(Problem("entry", (name,), where, "%s: clients names %s, not an inventory group"
+                                            % (name, ", ".join(unknown)), "fix clients in " + fix))
         if ok and isinstance(port, int) and not isinstance(port, bool) and 1 <= port < 1024 and entry.get("user") != "root":
             problems.append(Problem("privileged", (name,), where,
                                     "%s: port %d is privileged (<1024) but user is %r, not root"
@@ -380,6 +407,17 @@ def exposure_warnings(entries, overridden=frozenset(), host_groups=None):
             continue
         addr = parse_address(entry.get("bind"))
         if addr is None or is_loopback(addr) or entry.get("service") in PUBLIC_SERVICES:
+            continue
+        clients = client_groups(entry)
+        if clients:
+            warnings.append(Problem(
+                "exposed", (name,), "%s/%s" % (entry.get("port"), entry.get("proto")),
+                "%s (service %s) listens on %s, reachable from the network unless the firewall role "
+                "(firewall_enabled) admits only its clients (%s)"
+                % (name, entry.get("service"), entry.get("bind"), ", ".join(clients)),
+                "set firewall_enabled: true for these hosts (the firewall role then admits only the hosts "
+                "of %s), or, if no other host connects, set bind: 127.0.0.1 in %s"
+                % (", ".join(clients), _fix_for(name, overridden))))
             continue
         warnings.append(Problem(
             "exposed", (name,), "%s/%s" % (entry.get("port"), entry.get("proto")),

@@ -3,7 +3,9 @@
 
 Sends GET requests to one URL at a fixed rate until --count requests were sent,
 --seconds elapsed, or the stop file appears, whichever comes first, and writes
-a JSON summary: total, ok, failed, failures by reason, latency percentiles.
+a JSON summary: total, ok, failed, failures by reason, latency percentiles, the slowest
+failed request, and when the first failure started and the last one ended (seconds since
+the start), so a test can tell a fast error from a hung one and see when service came back.
 A request fails on a connection error, a timeout, a status other than
 --expect-status, or a body without --expect-body.
 
@@ -21,7 +23,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 
-def one(url, timeout, expect_status, expect_body):
+def one(url, timeout, expect_status, expect_body, started):
+    reason, elapsed = _request(url, timeout, expect_status, expect_body)
+    return (reason, elapsed, time.monotonic() - elapsed - started)
+
+
+def _request(url, timeout, expect_status, expect_body):
     start = time.monotonic()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -66,7 +73,8 @@ def main():
         while sent < args.count and time.monotonic() - started < args.seconds:
             if args.stop_file and os.path.exists(args.stop_file):
                 break
-            pool.submit(one, args.url, args.timeout, args.expect_status, args.expect_body).add_done_callback(record)
+            pool.submit(one, args.url, args.timeout, args.expect_status, args.expect_body,
+                        started).add_done_callback(record)
             sent += 1
             next_at = started + sent / args.rate
             delay = next_at - time.monotonic()
@@ -75,9 +83,10 @@ def main():
     duration = time.monotonic() - started
     latencies = sorted(r[1] for r in results)
     reasons = {}
-    for reason, _ in results:
+    for reason, _, _ in results:
         if reason != "ok":
             reasons[reason] = reasons.get(reason, 0) + 1
+    failed = [r for r in results if r[0] != "ok"]
 
     def pct(p):
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else None
@@ -91,6 +100,9 @@ def main():
         "duration_s": round(duration, 2),
         "rate_rps": round(len(results) / duration, 2) if duration else 0,
         "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": pct(1.0)},
+        "failed_latency_ms_max": round(max(r[1] for r in failed) * 1000, 1) if failed else None,
+        "first_failure_start_s": round(min(r[2] for r in failed), 2) if failed else None,
+        "last_failure_end_s": round(max(r[2] + r[1] for r in failed), 2) if failed else None,
     }
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
