@@ -206,3 +206,24 @@ def test_what_a_check_leaves_beside_the_file_is_cleaned_up(tmp_path):
 
     bf.converge([_file(tmp_path / "check.py", "x = 1\n", validate="python3 -m py_compile %s")], run=run)
     assert os.listdir(tmp_path) == ["check.py"]
+
+
+def test_invocation_log_never_holds_a_secret(tmp_path, monkeypatch):
+    """AnsibleModule logs every run's arguments to the journal; a secret entry's content (its
+    newlines escaped in that line) must not be among them, the other entries' may."""
+    import json
+
+    from ansible.module_utils import basic
+
+    secret = "api_key: \"s3cr3t-value\"\nother: line"
+    args = {"ANSIBLE_MODULE_ARGS": {"entries": [_file(tmp_path / "env", secret, secret=True),
+                                                _file(tmp_path / "plain", "visible-text")],
+                                    "_ansible_check_mode": True}}
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps(args).encode())
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+    with pytest.raises(SystemExit):
+        bf.main()
+    assert logged and "visible-text" in logged[0]
+    assert "s3cr3t-value" not in " ".join(logged)

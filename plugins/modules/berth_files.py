@@ -358,8 +358,28 @@ def converge(entries, check_mode=False, diff=False, tree=None, run=_run, purge=N
     return changed, results, diffs
 
 
+MASK = "********"
+
+
+class _FilesModule(AnsibleModule):
+    """AnsibleModule whose invocation log (syslog, the journal) never holds a secret entry's
+    content: the log line is str() of the entries, where a content's newlines are escaped, so
+    no_log_values (the raw content) would not match it."""
+
+    def _log_invocation(self):
+        entries = self.params.get("entries")
+        if isinstance(entries, list):
+            self.params["entries"] = [dict(e, content=MASK) if isinstance(e, dict) and e.get("secret") and e.get("content")
+                                      else e for e in entries]
+        try:
+            super()._log_invocation()
+        finally:
+            if isinstance(entries, list):
+                self.params["entries"] = entries
+
+
 def main():
-    module = AnsibleModule(
+    module = _FilesModule(
         argument_spec={
             "entries": {"type": "list", "elements": "dict", "required": True},
             "tree": {"type": "dict"},
