@@ -91,10 +91,13 @@ def test_api_database_derived_from_the_registry_and_the_accounts():
     """The sandbox API's connection: the db host's address and the port of its registry entry in
     HBNB_MYSQL_HOST, the timeouts as URL query in HBNB_MYSQL_DB, never the password."""
     api = {a["name"]: a for a in sandbox()}["hbnb_api"]
+    spec = SANDBOX_APPS["flask_apps"]["hbnb_api"]["database"]
     port = DB_HOST_VARS["berth_ports_overrides"]["mariadb"].get("port", REGISTRY["mariadb"]["port"])
     assert api["database"]["env"] == {
         "HBNB_MYSQL_HOST": "10.0.0.5:%d" % port, "HBNB_MYSQL_USER": "hbnb_dev",
-        "HBNB_MYSQL_DB": "hbnb_dev_db?connect_timeout=3&read_timeout=10&write_timeout=10"}
+        "HBNB_MYSQL_DB": "hbnb_dev_db?connect_timeout=%d&read_timeout=%d&write_timeout=%d" % (
+            spec["connect_timeout"], spec["read_timeout"], spec["write_timeout"])}
+    assert api["database"]["dump_on_switch"] is spec["dump_on_switch"]
     assert api["database"]["password_env"] == "HBNB_MYSQL_PWD" and not api["database"]["local"]
     assert api["system_site_packages"] and "python3-mysqldb" in api["packages"]
     assert all(a["database"] is None for a in sandbox() if a["name"] != "hbnb_api")

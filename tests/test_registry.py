@@ -162,6 +162,16 @@ def test_unknown_group_name_is_refused():
     assert report["failed"] and "webb" in report["messages"][0]
 
 
+def test_groups_may_name_a_group_this_inventory_lacks_when_another_exists():
+    """nginx_http opens on web and lb hosts; an inventory without load balancers keeps it."""
+    registry = sandbox_registry()
+    registry["app_http"]["groups"] = ["web", "lb"]
+    assert not run(registry, known={"berth", "web"})["failed"]
+    registry["app_http"]["groups"] = ["webb", "lbb"]
+    report = run(registry, known={"berth", "web"})
+    assert report["failed"] and "webb, lbb" in report["messages"][0] and "open on no host" in report["messages"][0]
+
+
 def test_all_problems_are_listed_at_once():
     registry = sandbox_registry()
     registry["app_http"]["port"] = "50O1"

@@ -285,6 +285,8 @@ def _database(check, var, spec, context, entries, host, host_groups):
     return {
         "name": name, "user": user, "entry": entry_name, "server": server, "host": address, "port": port,
         "local": server == host, "in_url": in_url, "env": env, "password_env": names.get("password") or "",
+        "connect_timeout": timeouts["connect_timeout"], "read_timeout": timeouts["read_timeout"],
+        "write_timeout": timeouts["write_timeout"],
         "dump_on_switch": bool(spec.get("dump_on_switch", context.get("dump_on_switch", False))),
     }
 

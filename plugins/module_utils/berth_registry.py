@@ -354,9 +354,12 @@ def check_entries(entries, overridden=frozenset(), host_groups=None, known_group
             problems.append(Problem("entry", (name,), where, "%s: groups %r is not a list of group names"
                                     % (name, groups), "set groups: [web] (or leave it out) in " + fix))
         elif known_groups is not None:
+            # An entry may name a group this inventory lacks (nginx_http: [web, lb] where no
+            # load balancer exists); naming only such groups opens it on no host: a misspelling.
             unknown = [g for g in groups if g not in known_groups]
-            if unknown:
+            if groups and len(unknown) == len(groups):
                 problems.append(Problem("entry", (name,), where, "%s: groups names %s, not an inventory group"
+                                        " (the entry would open on no host)"
                                         % (name, ", ".join(unknown)), "fix groups in " + fix))
         clients = entry.get("clients")
         if clients is not None:  # absent or null (an override may clear it): no clients

@@ -3,8 +3,10 @@
 Expected values come from the inventory the plays used: the apps from ``flask_apps``
 (inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml), their ports, users and units
 from the registry entries they name, their health checks and routes. The side effect wrote a
-record through the API and moved the API's port (moved-ports.json in the ephemeral directory holds
-the override it put in force); its record is read back here.
+record through the API, disturbed the API's MariaDB under load (db-*.json: the load summaries)
+and moved the API's port (moved-ports.json in the ephemeral directory holds the override it put
+in force); its record is read back here. The secrets searched for come from the sandbox vault
+(decrypted with its documented dummy password) and from the env files they are meant for.
 """
 
 import json
@@ -16,11 +18,13 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 WEB = RUNNER.get_hosts("web")
 LB = RUNNER.get_hosts("lb")
+DB = RUNNER.get_hosts("db")
 PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 sys.path.insert(0, str(PROJECT / "collections"))
@@ -158,10 +162,10 @@ def test_api_create_then_read_through_nginx(web):
 
 def test_record_written_before_the_redeploys_survived():
     record = json.loads((EPHEMERAL / "api-record.json").read_text())
-    # Written through the first web host's Nginx; each web host keeps its own file storage.
-    host = _host(WEB[0])
-    out = host.check_output("curl -fsS http://127.0.0.1:%s/api/v1/states/%s", str(_nginx(WEB[0])), record["id"])
-    assert json.loads(out)["name"] == "Berthland"
+    # Written through the first web host's Nginx into MariaDB: every web host reads it.
+    for web in WEB:
+        out = _host(web).check_output("curl -fsS http://127.0.0.1:%s/api/v1/states/%s", str(_nginx(web)), record["id"])
+        assert json.loads(out)["name"] == "Berthland"
 
 
 @pytest.mark.parametrize("web", WEB)
@@ -173,8 +177,12 @@ def test_api_state_persists_outside_the_release(web):
         assert link.is_symlink and link.linked_to == "/var/lib/hbnb_api/%s" % path
     assert host.file("/srv/hbnb_api/releases/v2/.berth-release").exists  # the side effect's release
     assert host.file("/srv/hbnb_api/current").linked_to.endswith("/v2")
-    state = host.file("/var/lib/hbnb_api/file.json")
-    assert state.exists and state.user == entry["user"]
+    state_dir = host.file("/var/lib/hbnb_api")
+    assert state_dir.is_directory and state_dir.user == entry["user"]
+    # The records themselves live in MariaDB, outside every release: the one written before
+    # the redeploys is a row of the states table.
+    record = json.loads((EPHEMERAL / "api-record.json").read_text())
+    assert _sql("SELECT name FROM %s.states WHERE id = '%s'" % (_db_spec()["name"], record["id"])) == "Berthland"
 
 
 @pytest.mark.parametrize("web", WEB)
@@ -243,3 +251,255 @@ def test_front_end_page_reaches_the_api_in_a_real_browser():
          "--screenshot", str(EPHEMERAL / "hbnb-front.png"), "--timeout", "60"],
         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# --- the API's database (MariaDB on the db host) -------------------------------------------
+
+def _db_spec():
+    return _vars(WEB[0])["flask_apps"]["hbnb_api"]["database"]
+
+
+def _sql(query, user=None):
+    """A query as root over the unix socket on the db host (root's only way in)."""
+    cmd = "mariadb -N -B %s -e %s" % (user or "", json.dumps(query))
+    return _host(DB[0]).check_output(cmd)
+
+
+def _env(web, app):
+    """The app's env file as a dict (root-only file, read with sudo)."""
+    host = _host(web)
+    with host.sudo():
+        text = host.file("/etc/%s/app.env" % app).content_string
+    return {k: v.strip('"') for k, v in (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))}
+
+
+def test_mariadb_listens_on_its_registry_entry():
+    db = DB[0]
+    host = _host(db)
+    entry = _entries(db)["mariadb"]
+    assert entry["enabled"]
+    assert host.service(entry["service"]).is_running and host.service(entry["service"]).is_enabled
+    main_pid = host.check_output("systemctl show -p MainPID --value %s.service" % entry["service"])
+    holders = host.check_output("ss -Hltnp 'sport = :%d'" % entry["port"])
+    assert "pid=%s," % main_pid in holders and "mariadbd" in holders, holders
+    assert host.socket("tcp://%s:%d" % (entry["bind"], entry["port"])).is_listening
+    assert host.check_output("stat -c %%U /proc/%s" % main_pid) == entry["user"]
+
+
+def test_root_keeps_socket_auth_no_anonymous_account_no_test_database():
+    host = _host(DB[0])
+    entry = _entries(DB[0])["mariadb"]
+    assert _sql("SELECT CURRENT_USER()") == "root@localhost"
+    assert _sql("SELECT COUNT(*) FROM mysql.user WHERE user = ''") == "0"
+    assert _sql("SHOW DATABASES LIKE 'test'") == ""
+    # Over TCP, root has no password that works.
+    assert host.run("mariadb -h 127.0.0.1 -P %s -u root -e 'SELECT 1'", str(entry["port"])).rc != 0
+    assert "unix_socket" in _sql("SHOW GRANTS FOR root@localhost")
+
+
+def test_only_the_web_hosts_reach_the_database():
+    entry = _entries(DB[0])["mariadb"]
+    probe = "timeout 3 bash -c '</dev/tcp/%s/%d'" % (DB[0], entry["port"])
+    assert set(entry["clients"]) == {"web"}
+    for web in WEB:
+        assert _host(web).run(probe).rc == 0, web
+    for other in LB:
+        assert _host(other).run(probe).rc != 0, "%s (not a client) reached the database" % other
+
+
+def test_api_connection_settings_come_from_the_registry_and_the_vault():
+    spec = _db_spec()
+    entry = _entries(DB[0])["mariadb"]
+    accounts = _vars(WEB[0])["mariadb_users"]
+    for web in WEB:
+        env = _env(web, "hbnb_api")
+        assert env[spec["env"]["host"]] == "%s:%d" % (DB[0], entry["port"])
+        assert env[spec["env"]["user"]] == spec["user"]
+        assert env[spec["env"]["name"]] == "%s?connect_timeout=%d&read_timeout=%d&write_timeout=%d" % (
+            spec["name"], spec["connect_timeout"], spec["read_timeout"], spec["write_timeout"])
+        assert "vault_hbnb_dev_db_password" in accounts[spec["user"]]["password"]
+        assert env[spec["env"]["password"]] == _secrets()["vault_hbnb_dev_db_password"]
+        assert env["HBNB_TYPE_STORAGE"] == "db"
+        # The other apps get no database settings and no database password.
+        for app in ("hbnb", "hbnb_dynamic", "hbnb_front"):
+            assert spec["env"]["password"] not in _env(web, app)
+
+
+def test_api_writes_through_one_web_host_and_reads_through_the_other():
+    first, second = WEB[0], WEB[-1]
+    base = "http://127.0.0.1:%d/api/v1/states"
+    created = json.loads(_host(first).check_output(
+        "curl -fsS -X POST -H 'Content-Type: application/json' -d '{\"name\": \"Sharedland\"}' %s" % (base % _nginx(first))))
+    read = json.loads(_host(second).check_output("curl -fsS %s/%s" % (base % _nginx(second), created["id"])))
+    assert read["name"] == "Sharedland"
+    assert _sql("SELECT name FROM %s.states WHERE id = '%s'" % (_db_spec()["name"], created["id"])) == "Sharedland"
+
+
+def test_monitoring_account_is_read_only_and_the_mysql_check_uses_it():
+    db = DB[0]
+    host = _host(db)
+    v = dict(yaml.safe_load((PROJECT / "roles/mariadb/defaults/main.yml").read_text()), **_vars(db))
+    entry = _entries(db)["mariadb"]
+    with host.sudo():
+        conf = yaml.safe_load(host.file("/etc/datadog-agent/conf.d/mysql.d/conf.yaml").content_string)
+        mode = host.file("/etc/datadog-agent/conf.d/mysql.d/conf.yaml").mode
+    [instance] = conf["instances"]
+    assert (instance["host"], instance["port"], instance["username"]) == ("127.0.0.1", entry["port"], v["mariadb_monitor_user"])
+    assert instance["password"] == _secrets()["vault_mariadb_monitor_password"] and not mode & 0o004
+    login = "mariadb -h 127.0.0.1 -P %d -u %s -p%s" % (entry["port"], instance["username"], instance["password"])
+    assert host.run(login + " -N -e 'SELECT COUNT(*) FROM performance_schema.threads'").rc == 0
+    write = host.run(login + " -e \"INSERT INTO %s.states (id, name) VALUES ('x', 'y')\"" % _db_spec()["name"])
+    assert write.rc != 0 and "denied" in write.stderr
+    assert host.run(login + " -e 'CREATE DATABASE monitor_should_not'").rc != 0
+
+
+def _load(phase):
+    return json.loads((EPHEMERAL / ("%s.json" % phase)).read_text())
+
+
+@pytest.mark.parametrize("phase", ["db-restart", "db-stopped", "db-frozen"])
+def test_database_away_under_load_errors_fast_and_recovers_by_itself(phase):
+    """Every request during the phase was answered within the API's connect + read timeouts
+    (no worker hung until Nginx gave up), the API failed while the database was stopped or
+    frozen, served again within seconds of its return, and no app was restarted for it."""
+    spec = _db_spec()
+    data = _load(phase)
+    load = data["load"]
+    bound_ms = (spec["connect_timeout"] + spec["read_timeout"] + 1.5) * 1000
+    assert load["total"] >= 10, load
+    assert load["latency_ms"]["max"] <= bound_ms, load
+    if phase != "db-restart":
+        assert load["failed"] > 0 and set(load["failures"]) == {"http_500"}, load
+    if load["failed"]:
+        assert load["failed_latency_ms_max"] <= bound_ms, load
+        # Back: the last 5 s of the run (the database up again for 8 s) had no failure.
+        assert load["last_failure_end_s"] <= load["duration_s"] - 5, load
+    assert data["pids_before"] == data["pids_after"], data
+
+
+def _secret_values():
+    """Every secret of the run: the vault's values and what the env files derive from them."""
+    values = dict(_secrets())
+    for web in WEB:
+        for app in sorted(_vars(web)["flask_apps"]):
+            env = _env(web, app)
+            for key in ("FLASK_SECRET_KEY", _db_spec()["env"]["password"]):
+                if env.get(key):
+                    values["%s %s %s" % (web, app, key)] = env[key]
+    return values
+
+
+def _secrets():
+    vault = PROJECT / "inventories/sandbox/group_vars/all/vault.yml"
+    out = subprocess.run(["ansible-vault", "view", "--vault-password-file",
+                          str(PROJECT / "inventories/sandbox/vault-password.txt"), str(vault)],
+                         check=True, capture_output=True, text=True).stdout
+    found = {k: str(v) for k, v in yaml.safe_load(out).items() if k.startswith("vault_")}
+    assert {"vault_hbnb_dev_db_password", "vault_mariadb_monitor_password", "vault_flask_app_secret_key"} <= set(found)
+    return found
+
+
+def _grep_on(name, command, values):
+    """Lines of `command`'s output on host `name` that hold a secret (patterns copied in, root-only)."""
+    local = EPHEMERAL / "secret-patterns"
+    fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(values) + "\n")
+    try:
+        subprocess.run(["docker", "cp", str(local), "%s:/root/.berth-secret-patterns" % name], check=True)
+    finally:
+        local.unlink()
+    host = _host(name)
+    with host.sudo():
+        try:
+            return host.run("%s | grep -F -f /root/.berth-secret-patterns | cut -c1-160; true" % command).stdout.strip()
+        finally:
+            host.run("rm -f /root/.berth-secret-patterns")
+
+
+@pytest.mark.parametrize("name", WEB + LB + DB)
+def test_no_secret_in_the_journal_or_any_process_listing(name):
+    """The journal (sudo's command lines, every module's invocation log, the apps' and the
+    server's output) and every distinct process command line sampled every 0.2 s since prepare
+    (converge, idempotence, the -vvv runs, the rollouts) hold no secret."""
+    values = list(_secret_values().values())
+    host = _host(name)
+    with host.sudo():
+        # The sampler saw the runs: sudo's become command of every module run.
+        assert "BECOME-SUCCESS" in host.check_output("cat /var/tmp/berth-ps.log")
+    assert _grep_on(name, "journalctl -o cat --no-pager", values) == "", "a secret in the journal of " + name
+    assert _grep_on(name, "cat /var/tmp/berth-ps.log", values) == "", "a secret in a process listing of " + name
+
+
+def test_no_secret_in_the_vvv_output():
+    logs = sorted(EPHEMERAL.glob("rollout-*.log")) + [EPHEMERAL / "site-db-vvv.log"]
+    values = _secret_values()
+    for log in logs:
+        text = log.read_text()
+        assert "<%s>" % WEB[0] in text or "<%s>" % DB[0] in text, "not a -vvv run: %s" % log
+        for what, value in values.items():
+            assert value not in text, "%s printed in %s" % (what, log.name)
+
+
+def test_a_foreign_mysqld_on_the_database_port_is_refused_before_any_change():
+    """The server stopped and another mariadbd (a unit berth does not own) started on the
+    entry's port: site.yml refuses the db host by the preflight, naming the process and its
+    unit, and changes no host; then the real server is back."""
+    db = DB[0]
+    host = _host(db)
+    entry = _entries(db)["mariadb"]
+    host.check_output("systemctl stop %s.service" % entry["service"])
+    try:
+        host.check_output(
+            "systemd-run --unit=foreign-mysqld --uid=mysql --gid=mysql /usr/sbin/mariadbd --no-defaults "
+            "--datadir=/var/lib/mysql --port=%d --bind-address=127.0.0.1 --socket=/run/mysqld/foreign.sock "
+            "--pid-file=/run/mysqld/foreign.pid" % entry["port"])
+        host.check_output("for i in $(seq 1 50); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.2; done; exit 1"
+                          % entry["port"])
+        out = subprocess.run(["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "site.yml")],
+                             cwd=str(PROJECT), capture_output=True, text=True, timeout=600)
+        text = " ".join((out.stdout + out.stderr).split())
+        assert out.returncode != 0, text[-3000:]
+        assert "mariadbd" in text and "foreign-mysqld" in text and "mariadb" in text and str(entry["port"]) in text, text[-3000:]
+        assert "changed:" not in out.stdout
+    finally:
+        host.run("systemctl stop foreign-mysqld.service")
+        host.check_output("systemctl start %s.service" % entry["service"])
+    assert host.service(entry["service"]).is_running
+
+
+def test_rollback_restores_the_dump_kept_with_the_release():
+    """dump_on_switch: the port move switched the API to v2 after dumping its database into the
+    release it left. A record written after the switch is gone once the first web host rolls the
+    API back with -e flask_app_rollback_restore_dump=true, the record written before is still
+    there; then the API rolls forward to v2 again, without a restore. Runs last: it moves the
+    API's release and data."""
+    spec = _db_spec()
+    assert spec["dump_on_switch"]
+    web = WEB[0]
+    host = _host(web)
+    left = host.file("/srv/hbnb_api/previous").linked_to
+    dump = "%s/berth-db-%s.sql.gz" % (left, spec["name"])
+    with host.sudo():
+        assert host.file(dump).user == "root" and host.file(dump).mode == 0o600
+        assert "Berthland" in host.check_output("zcat %s" % dump)
+    base = "http://127.0.0.1:%d/api/v1/states" % _nginx(web)
+    later = json.loads(host.check_output(
+        "curl -fsS -X POST -H 'Content-Type: application/json' -d '{\"name\": \"Laterland\"}' %s" % base))
+    overrides = json.dumps({"berth_ports_overrides": _overrides(web), "flask_app_only": ["hbnb_api"]})
+
+    def rollback(*extra):
+        out = subprocess.run(["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "playbooks/rollback.yml"),
+                              "-e", overrides, "-e", "flask_app_rollback_hosts=%s" % web] + list(extra),
+                             cwd=str(PROJECT), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+    rollback("-e", "flask_app_rollback_restore_dump=true")
+    assert host.file("/srv/hbnb_api/current").linked_to == left
+    assert host.run("curl -fsS %s/%s" % (base, later["id"])).rc != 0  # 404: not in the restored data
+    record = json.loads((EPHEMERAL / "api-record.json").read_text())
+    assert json.loads(host.check_output("curl -fsS %s/%s" % (base, record["id"])))["name"] == "Berthland"
+    rollback()  # forward again: previous is v2; no restore without the flag
+    assert host.file("/srv/hbnb_api/current").linked_to.endswith("/v2")
+    assert json.loads(host.check_output("curl -fsS %s/%s" % (base, record["id"])))["name"] == "Berthland"
+
