@@ -267,11 +267,32 @@ def role_cases(gen):
           "Fix: point flask_app_source_dir (or flask_apps.<app>.source_dir) at the app's source tree"]),
         ("source-empty", "flask_app", "flask_app_source_dir", {"flask_app_source_dir": str(gen["empty"])},
          ["flask_app_source_dir '%s' on %s is missing, empty or has no requirements.txt" % (gen["empty"], NOHOST)]),
+        ("database-account-unknown", "flask_app", "flask_app_database",
+         {"flask_app_database": {"name": "hbnb_dev_db", "user": "nobody"}},
+         ["flask_app_database.user on %s: names account 'nobody', which mariadb_users does not define" % NOHOST,
+          "Fix: add it to mariadb_users in group_vars/all"]),
+        ("database-timeout-zero", "flask_app", "flask_app_database_read_timeout",
+         {"flask_app_database": {"name": "hbnb_dev_db", "user": "hbnb_dev"}, "flask_app_database_read_timeout": 0,
+          "berth_ports_overrides": {"mariadb": {"enabled": True}}},
+         ["flask_app_database.read_timeout on %s: 0 is not a positive number of seconds" % NOHOST]),
+        ("mariadb-account-without-password", "mariadb", "mariadb_users.<name>.password",
+         dict(MARIADB_ON, mariadb_users={"hbnb_dev": {"databases": ["hbnb_dev_db"]}}),
+         ["mariadb on %s: mariadb_users.hbnb_dev has no password: set password from a vault_* variable" % NOHOST]),
+        ("mariadb-grant-unknown-database", "mariadb", "mariadb_users.<name>.databases",
+         dict(MARIADB_ON, mariadb_users={"hbnb_dev": {"password": "x", "databases": ["hbnb_prod_db"]}}),
+         ["mariadb_users grants databases hbnb_prod_db that mariadb_databases does not create: add them there"]),
+        ("mariadb-entry-disabled", "mariadb", "berth_ports.mariadb", {},
+         ["The MariaDB server on %s listens on registry entry mariadb (mariadb_port_name), but that entry is disabled" % NOHOST]),
     ]
 
 
+# The database server's entry opened on the test host (it is reserved, disabled, by default).
+MARIADB_ON = {"berth_ports_overrides": {"mariadb": {"enabled": True}}}
+
+
 ROLE_CASE_IDS = ["api-key-empty", "berth-ports-free-status", "release-path-chars", "release-slash", "wsgi-malformed",
-                 "source-missing", "source-empty"]
+                 "source-missing", "source-empty", "database-account-unknown", "database-timeout-zero",
+                 "mariadb-account-without-password", "mariadb-grant-unknown-database", "mariadb-entry-disabled"]
 
 
 @pytest.mark.parametrize("case_id", ROLE_CASE_IDS)
@@ -287,11 +308,11 @@ def test_role_input_refused_before_host_contact(gen, case_id):
     assert "unreachable=0" in out, out
 
 
-@pytest.mark.parametrize("role", ["datadog", "flask_app"])
-def test_control_good_inputs_do_reach_the_host(gen, role):
+@pytest.mark.parametrize("role, extra", [("datadog", {}), ("flask_app", {}), ("mariadb", MARIADB_ON)])
+def test_control_good_inputs_do_reach_the_host(gen, role, extra):
     """With good inputs the same playbook goes past the preflight and tries the host:
     so 'no UNREACHABLE' above really means 'refused before any host was contacted'."""
-    rc, out = run(gen["role_playbook"], gen["inventory"], [{"bad_input_role": role}])
+    rc, out = run(gen["role_playbook"], gen["inventory"], [{"bad_input_role": role}, extra])
     assert rc != 0
     assert contacted(out), out
 
