@@ -74,11 +74,13 @@ molecule: venv image browser ## Every Molecule scenario (SCENARIOS="a b" for som
 consumer: venv image ## The built collection from a playbook outside this repository (no berth ansible.cfg)
 	tests/consumer/run.sh
 
-# Scenarios with no latency assertion: `make test` runs them two at a time beside the other
+# Scenarios that hold under a second job: `make test` runs them two at a time beside the other
 # checks, the longest first; the rest (rollouts under load with a canary failing its gate, one
-# check interval, SIGKILL recovery, in-flight drains) run alone afterwards. four-apps-one-host's zero
-# failed requests hold under load: the host being moved is drained, so no request waits on it.
-PARALLEL_SCENARIOS ?= four-apps-one-host bad-input-refused-and-hardening nginx-tested-before-live foreign-listener-refused
+# check interval, in-flight drains) run alone afterwards. four-apps-one-host's zero failed
+# requests hold under load (the host being moved is drained, so no request waits on it), and its
+# database bounds (connect + read timeout + 1.5 s) are seconds wide; release-switch-and-rollback's
+# SIGKILL recovery (<= 5 s: RestartSec 1 s and a gunicorn boot) too.
+PARALLEL_SCENARIOS ?= four-apps-one-host bad-input-refused-and-hardening nginx-tested-before-live foreign-listener-refused release-switch-and-rollback
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%
