@@ -75,12 +75,13 @@ consumer: venv image ## The built collection from a playbook outside this reposi
 	tests/consumer/run.sh
 
 # Scenarios that hold under a second job: `make test` runs them two at a time beside the other
-# checks, the longest first; the rest (rollouts under load with a canary failing its gate, one
-# check interval, in-flight drains) run alone afterwards. four-apps-one-host's zero failed
-# requests hold under load (the host being moved is drained, so no request waits on it), and its
-# database bounds (connect + read timeout + 1.5 s) are seconds wide; release-switch-and-rollback's
-# SIGKILL recovery (<= 5 s: RestartSec 1 s and a gunicorn boot) too.
-PARALLEL_SCENARIOS ?= four-apps-one-host bad-input-refused-and-hardening nginx-tested-before-live foreign-listener-refused release-switch-and-rollback
+# checks, the longest first; the rest (agent-watches-every-port: a check turning CRITICAL within
+# one 5 s interval) run alone afterwards. The rollouts under load (default, four-apps-one-host)
+# hold zero failed requests beside a second job: the host being changed is drained, so no
+# request waits on it; four-apps' database bounds (connect + read timeout + 1.5 s) are seconds
+# wide; release-switch-and-rollback's SIGKILL recovery (<= 5 s: RestartSec 1 s and a gunicorn
+# boot) and the drain's in-flight requests (Nginx waits 30 s for them) hold too.
+PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening release-switch-and-rollback nginx-tested-before-live drain-with-requests-in-flight foreign-listener-refused
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%
@@ -94,8 +95,8 @@ test: venv image browser ## Lint, unit tests, the consumer and EE tests, every M
 	@# tests and the scenarios without latency assertions (mostly apt/pip inside their containers).
 	@# Phase 2: the other scenarios, one at a time.
 	@start=$$(date +%s); \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix scenario-,$(firstword $(PARALLEL_SCENARIOS))) \
-	    ee-test $(addprefix scenario-,$(wordlist 2,99,$(PARALLEL_SCENARIOS))) lint unit consumer; \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix scenario-,$(wordlist 1,3,$(PARALLEL_SCENARIOS))) \
+	    ee-test $(addprefix scenario-,$(wordlist 4,99,$(PARALLEL_SCENARIOS))) lint unit consumer; \
 	  echo "=== phase 1 (lint, unit, consumer, EE, $(PARALLEL_SCENARIOS)) passed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory molecule SCENARIOS="$(SERIAL_SCENARIOS)"
 	@echo "test: $(words lint unit consumer ee-test $(SCENARIOS)) passed, 0 failed"
