@@ -23,15 +23,17 @@ gpg --batch --yes --dearmor -o "$keyring" "$MIRROR/berth-standin-archive-key.asc
 echo "deb [signed-by=$keyring] file:$MIRROR stable 7" >/etc/apt/sources.list.d/datadog.list
 
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends nginx python3-venv python3-packaging \
+apt-get install -y -qq --no-install-recommends nginx python3-venv \
   "datadog-agent=$AGENT_VERSION" >/dev/null
 
 id hbnb >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin hbnb
 rel=/srv/hbnb/releases/floor
 mkdir -p "$rel"
 cp -r "$APP_SRC"/. "$rel"/
-python3 -m venv "$rel/venv"
-"$rel/venv/bin/pip" install -q -r "$rel/requirements.txt"
+# The venv without a pip of its own, Debian's pip wheel installing into it (what berth does).
+python3 -m venv --without-pip "$rel/venv"
+wheels=(/usr/share/python-wheels/pip-*.whl)
+"$rel/venv/bin/python" "${wheels[-1]}/pip" install -q --disable-pip-version-check -r "$rel/requirements.txt"
 ln -sfn "$rel" /srv/hbnb/current
 
 cat >/etc/systemd/system/flask-app.service <<UNIT

@@ -8,6 +8,7 @@ import json
 import pathlib
 import shutil
 import subprocess
+import tarfile
 
 import pytest
 import yaml
@@ -77,3 +78,11 @@ def test_repository_is_signed_indexed_and_cached(tmp_path):
                        check=True, capture_output=True)
     release = (dists / "Release").read_text()
     assert "Suite: %s" % repo_tool.SUITE in release and "Components: %s" % repo_tool.COMPONENT in release
+    # The archive the mirror playbook ships: the same files, relative paths, owned by root.
+    repo = pathlib.Path(first["repo"])
+    with tarfile.open(first["archive"]) as tar:
+        members = tar.getmembers()
+    assert sorted(m.name for m in members) == sorted(str(p.relative_to(repo)) for p in repo.rglob("*"))
+    assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "root", "root")}
+    packages_member = next(m for m in members if m.name.endswith("binary-amd64/Packages"))
+    assert packages_member.mode == 0o644

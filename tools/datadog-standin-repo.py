@@ -14,7 +14,9 @@ repository laid out like apt.datadoghq.com (suite `stable`, component `7`):
 
 No network. Rebuilt only when the sources or this script change (stamp = sha256
 of both); the throwaway key is generated once per <out> and kept. Prints one JSON
-line: {"changed": bool, "repo": path, "key": path, "version": str}.
+line: {"changed": bool, "repo": path, "archive": path, "key": path, "version": str}.
+The archive (<out>/repo.tar, the repository's files owned by root) is what the
+mirror playbook ships: one transfer per host instead of one per file.
 Needs dpkg-deb, dpkg-scanpackages (dpkg-dev) and gpg (gnupg); installs the missing
 Debian packages with apt-get when run as root.
 """
@@ -30,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -158,6 +161,21 @@ def build(src: Path, out: Path):
     stage.rename(out / "repo")
 
 
+def write_archive(repo: Path, archive: Path) -> None:
+    """repo.tar: every file and directory under repo, relative to it, owned by root."""
+
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w") as tar:
+        for path in sorted(repo.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(repo)), recursive=False, filter=as_root)
+    partial.rename(archive)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=DEFAULT_SRC)
@@ -173,10 +191,13 @@ def main(argv=None):
             or not (out / "repo" / "dists" / SUITE / "InRelease").is_file():
         ensure_tools()
         build(args.src.resolve(), out)
+        write_archive(out / "repo", out / "repo.tar")
         stamp.write_text(digest + "\n")
         changed = True
-    print(json.dumps({"changed": changed, "repo": str(out / "repo"), "key": str(out / "repo" / KEY_NAME),
-                      "version": VERSION}))
+    elif not (out / "repo.tar").is_file():
+        write_archive(out / "repo", out / "repo.tar")
+    print(json.dumps({"changed": changed, "repo": str(out / "repo"), "archive": str(out / "repo.tar"),
+                      "key": str(out / "repo" / KEY_NAME), "version": VERSION}))
     return 0
 
 

@@ -346,11 +346,25 @@ def test_monitoring_account_is_read_only_and_the_mysql_check_uses_it():
     [instance] = conf["instances"]
     assert (instance["host"], instance["port"], instance["username"]) == ("127.0.0.1", entry["port"], v["mariadb_monitor_user"])
     assert instance["password"] == _secrets()["vault_mariadb_monitor_password"] and not mode & 0o004
-    login = "mariadb -h 127.0.0.1 -P %d -u %s -p%s" % (entry["port"], instance["username"], instance["password"])
-    assert host.run(login + " -N -e 'SELECT COUNT(*) FROM performance_schema.threads'").rc == 0
-    write = host.run(login + " -e \"INSERT INTO %s.states (id, name) VALUES ('x', 'y')\"" % _db_spec()["name"])
-    assert write.rc != 0 and "denied" in write.stderr
-    assert host.run(login + " -e 'CREATE DATABASE monitor_should_not'").rc != 0
+    # The account's options in a root-only file, never on a command line: the process sampler
+    # still runs, and test_no_secret_in_the_journal_or_any_process_listing reads it.
+    local = EPHEMERAL / "monitor.cnf"
+    fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("[client]\nuser=%s\npassword=%s\n" % (instance["username"], instance["password"]))
+    try:
+        subprocess.run(["docker", "cp", str(local), "%s:/root/.berth-monitor.cnf" % db], check=True)
+    finally:
+        local.unlink()
+    login = "mariadb --defaults-extra-file=/root/.berth-monitor.cnf -h 127.0.0.1 -P %d" % entry["port"]
+    with host.sudo():
+        try:
+            assert host.run(login + " -N -e 'SELECT COUNT(*) FROM performance_schema.threads'").rc == 0
+            write = host.run(login + " -e \"INSERT INTO %s.states (id, name) VALUES ('x', 'y')\"" % _db_spec()["name"])
+            assert write.rc != 0 and "denied" in write.stderr
+            assert host.run(login + " -e 'CREATE DATABASE monitor_should_not'").rc != 0
+        finally:
+            host.run("rm -f /root/.berth-monitor.cnf")
 
 
 def _load(phase):
