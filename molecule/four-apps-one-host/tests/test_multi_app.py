@@ -9,6 +9,7 @@ in force); its record is read back here. The secrets searched for come from the 
 (decrypted with its documented dummy password) and from the env files they are meant for.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -348,23 +349,13 @@ def test_monitoring_account_is_read_only_and_the_mysql_check_uses_it():
     assert instance["password"] == _secrets()["vault_mariadb_monitor_password"] and not mode & 0o004
     # The account's options in a root-only file, never on a command line: the process sampler
     # still runs, and test_no_secret_in_the_journal_or_any_process_listing reads it.
-    local = EPHEMERAL / "monitor.cnf"
-    fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("[client]\nuser=%s\npassword=%s\n" % (instance["username"], instance["password"]))
-    try:
-        subprocess.run(["docker", "cp", str(local), "%s:/root/.berth-monitor.cnf" % db], check=True)
-    finally:
-        local.unlink()
-    login = "mariadb --defaults-extra-file=/root/.berth-monitor.cnf -h 127.0.0.1 -P %d" % entry["port"]
-    with host.sudo():
-        try:
-            assert host.run(login + " -N -e 'SELECT COUNT(*) FROM performance_schema.threads'").rc == 0
-            write = host.run(login + " -e \"INSERT INTO %s.states (id, name) VALUES ('x', 'y')\"" % _db_spec()["name"])
-            assert write.rc != 0 and "denied" in write.stderr
-            assert host.run(login + " -e 'CREATE DATABASE monitor_should_not'").rc != 0
-        finally:
-            host.run("rm -f /root/.berth-monitor.cnf")
+    options = "[client]\nuser=%s\npassword=%s\n" % (instance["username"], instance["password"])
+    with _root_file(db, "/root/.berth-monitor.cnf", options) as cnf, host.sudo():
+        login = "mariadb --defaults-extra-file=%s -h 127.0.0.1 -P %d" % (cnf, entry["port"])
+        assert host.run(login + " -N -e 'SELECT COUNT(*) FROM performance_schema.threads'").rc == 0
+        write = host.run(login + " -e \"INSERT INTO %s.states (id, name) VALUES ('x', 'y')\"" % _db_spec()["name"])
+        assert write.rc != 0 and "denied" in write.stderr
+        assert host.run(login + " -e 'CREATE DATABASE monitor_should_not'").rc != 0
 
 
 def _load(phase):
@@ -413,22 +404,30 @@ def _secrets():
     return found
 
 
-def _grep_on(name, command, values):
-    """Lines of `command`'s output on host `name` that hold a secret (patterns copied in, root-only)."""
-    local = EPHEMERAL / "secret-patterns"
+@contextlib.contextmanager
+def _root_file(name, path, content):
+    """`content` at `path` on host `name`, root-only, for the block's duration: copied in with
+    docker cp, so it is never on a command line (the process sampler still runs)."""
+    local = EPHEMERAL / Path(path).name
     fd = os.open(str(local), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(values) + "\n")
+        fh.write(content)
     try:
-        subprocess.run(["docker", "cp", str(local), "%s:/root/.berth-secret-patterns" % name], check=True)
+        subprocess.run(["docker", "cp", str(local), "%s:%s" % (name, path)], check=True)
     finally:
         local.unlink()
+    try:
+        yield path
+    finally:
+        with _host(name).sudo():
+            _host(name).run("rm -f %s" % path)
+
+
+def _grep_on(name, command, values):
+    """Lines of `command`'s output on host `name` that hold a secret (patterns copied in, root-only)."""
     host = _host(name)
-    with host.sudo():
-        try:
-            return host.run("%s | grep -F -f /root/.berth-secret-patterns | cut -c1-160; true" % command).stdout.strip()
-        finally:
-            host.run("rm -f /root/.berth-secret-patterns")
+    with _root_file(name, "/root/.berth-secret-patterns", "\n".join(values) + "\n") as patterns, host.sudo():
+        return host.run("%s | grep -F -f %s | cut -c1-160; true" % (command, patterns)).stdout.strip()
 
 
 @pytest.mark.parametrize("name", WEB + LB + DB)
