@@ -3,14 +3,13 @@
 #
 # 1. The EE image runs the pinned ansible-core, and carries the project's collection when the
 #    project is one (galaxy.yml).
-# 2. The hosts of tests/ee/inventory (berth-ee-web1 on Debian 12, berth-ee-web2 on Debian 13)
-#    are started with the settings of every test host, and get the Datadog stand-in mirror
-#    (as in `make demo`, from the controller).
+# 2. The hosts of tests/ee/inventory (berth-ee-web1, Debian 13) are started with the settings of
+#    every test host, and get the Datadog stand-in mirror (as in `make demo`, from the controller).
 # 3. From inside the EE: playbooks/validate.yml (offline), then site.yml (validation, live
 #    preflight, app, Nginx, Datadog stand-in agent), then tests/ee/verify.yml asserts each host
 #    serves the app through Nginx on the registry's ports.
 # 4. playbooks/ports.yml publishes the port map as custom stats (set_stats, what AWX keeps as
-#    job artifacts): the stats name both hosts, every entry held by its service or disabled.
+#    job artifacts): the stats name every host, every entry held by its service or disabled.
 # The hosts are removed at the end, whatever happened. tools/ee-run.sh runs navigator (project
 # directory and docker socket mounted).
 set -euo pipefail
