@@ -3,8 +3,8 @@
 # Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """Lookup ``flask_app_source_archive``: one reproducible tar.gz of a source tree on the controller.
 
-The flask_app role ships a release's source as one archive (one transfer and one module run
-per app) instead of a module run per file. The archive holds exactly the files the release id
+The flask_app role ships a release's source as one archive (one transfer per host, however many
+apps are built from it) instead of a module run per file. The archive holds exactly the files the release id
 (``flask_app_tree_hash``) covers, with modes u=rwX,g=rX,o= and no owner names, so the same
 tree gives the same bytes; it is cached under the content hash.
 """
@@ -43,10 +43,11 @@ author: berth contributors
 """
 
 EXAMPLES = r"""
-- name: Ship the source in one transfer
-  ansible.builtin.unarchive:
+- name: Ship the source in one transfer (unpacked on the host with tar -xzf)
+  ansible.builtin.copy:
     src: "{{ lookup('berth.stack.flask_app_source_archive', flask_app_source_dir) }}"
-    dest: /srv/hbnb/releases/a1b2c3d4e5f6/src
+    dest: /var/cache/berth-source.tar.gz
+    mode: "0600"
 """
 
 RETURN = r"""
