@@ -116,6 +116,21 @@ def test_master_and_workers_run_as_app_user(host, facts):
     assert set(workers) == {facts["flask_app_user"]}
 
 
+def test_app_account_is_a_locked_system_account_without_shell_or_home(host, facts):
+    """What install.yml's one account run sets: a system uid in the app group, no shell, the
+    state directory as home (not created for the account), a locked password, berth's comment."""
+    fields = host.check_output("getent passwd %s", facts["flask_app_user"]).split(":")
+    login_defs = host.file("/etc/login.defs").content_string
+    sys_uid_max = re.search(r"^SYS_UID_MAX\s+(\d+)", login_defs, re.M)
+    assert int(fields[2]) <= (int(sys_uid_max.group(1)) if sys_uid_max else 999), fields
+    assert host.check_output("getent group %s", fields[3]).split(":")[0] == facts["flask_app_group"]
+    assert fields[4] == "berth flask_app %s" % facts["flask_app_name"]
+    assert fields[5] == facts["flask_app_state_dir"]
+    assert fields[6] == "/usr/sbin/nologin"
+    with host.sudo():
+        assert host.check_output("getent shadow %s", facts["flask_app_user"]).split(":")[1] == "!"
+
+
 def test_listens_only_on_registry_port_on_loopback(host, facts):
     entry = facts["entry"]
     master = _main_pid(host, facts)
