@@ -30,6 +30,30 @@ def app(host):
     return berth_port(hv["berth_ports"], "app_http", hv.get("berth_ports_overrides") or {})
 
 
+def test_a_dry_run_on_the_clean_host_passes_and_changes_nothing(host):
+    """site.yml --check on the clean host (nothing installed, no apt lists, no Datadog source):
+    every role reports what a real run would do and fails nowhere; the tests below then find the
+    host as untouched as the refusal left it. Runs first (file order)."""
+    import re
+    import subprocess
+
+    if "wave1" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("the dry run goes to the clean host only")
+    name = host.ansible.get_variables()["inventory_hostname"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(["ansible-playbook", "--check", "--diff", "-i", env["MOLECULE_INVENTORY_FILE"],
+                           "--limit", name, os.path.join(ROOT, "site.yml")],
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    recap = re.search(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0" % re.escape(name), proc.stdout, re.M)
+    assert recap and int(recap.group(2)) > 0, out[-4000:]
+    for reported in ("Report the groups and users a real run would create or correct",
+                     "Report the releases a real run would build",
+                     "Report the agent package a real run would install from the new source"):
+        assert reported in proc.stdout, reported
+
+
 def test_nginx_package_was_not_installed(host):
     assert not host.package(role_default("nginx", "nginx_package_name")).is_installed
 
