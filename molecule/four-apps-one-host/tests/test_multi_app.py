@@ -12,6 +12,7 @@ in force); its record is read back here. The secrets searched for come from the 
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -184,6 +185,64 @@ def test_api_state_persists_outside_the_release(web):
     # the redeploys is a row of the states table.
     record = json.loads((EPHEMERAL / "api-record.json").read_text())
     assert _sql("SELECT name FROM %s.states WHERE id = '%s'" % (_db_spec()["name"], record["id"])) == "Berthland"
+
+
+def _dist_name(name):
+    """A distribution's normalized name (PEP 503): Jinja2 and jinja2, typing_extensions and typing-extensions."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pip_inputs(web, spec):
+    """What an app's venv is built from, as the role resolves it: an app's own settings, else the group's."""
+    hv = _vars(web)
+    requirements = spec.get("requirements", hv.get("flask_app_requirements", []))
+    return (tuple(requirements), bool(spec.get("system_site_packages", hv.get("flask_app_system_site_packages", False))),
+            spec.get("pip_extra_args", hv.get("flask_app_pip_extra_args", "")))
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_apps_with_the_same_requirements_share_one_pip_install(web):
+    """flask_app_venv_reuse: a venv under a key already built on the host is a copy, not a pip run."""
+    host = _host(web)
+    venvs = {}  # every release venv of every app on the host: path -> (key, origin)
+    for line in host.check_output(
+            "for s in /srv/*/releases/*/venv/.berth-venv; do echo \"${s%%/.berth-venv} $(cat $s) $(cat ${s}-origin)\"; done"
+    ).splitlines():
+        path, key, origin = line.split(" ", 2)
+        venvs[path] = (key, origin)
+    releases = {app: host.file("/srv/%s/current" % app).linked_to + "/venv" for app, _, _ in _apps(web)}
+    assert set(releases.values()) <= set(venvs), "a current release without a complete venv"
+    # The inventory's grouping and the host's keys agree: same pip inputs <=> same key.
+    inputs = {app: _pip_inputs(web, spec) for app, spec, _ in _apps(web)}
+    for a in releases:
+        for b in releases:
+            assert (inputs[a] == inputs[b]) == (venvs[releases[a]][0] == venvs[releases[b]][0]), (a, b)
+    assert len(set(inputs.values())) < len(inputs), "the inventory no longer has apps sharing their requirements"
+    # One pip run per key at most (the releases since the converge only copied), every copy
+    # from a venv of the same key, with no path of the venv it came from.
+    for key in {k for k, _ in venvs.values()}:
+        origins = [origin for k, origin in venvs.values() if k == key]
+        assert origins.count("pip") <= 1, (key, origins)
+    for path, (key, origin) in venvs.items():
+        if origin == "pip":
+            continue
+        if origin in venvs:
+            assert venvs[origin][0] == key, (path, origin)
+        leaks = host.run("grep -rlF %s %s/bin %s/pyvenv.cfg", origin + "/", path, path)
+        assert leaks.rc == 1 and leaks.stdout == "", (path, leaks.stdout)
+    # Each current venv holds exactly its pins (a copy is as complete as a pip run).
+    for app, spec, _ in _apps(web):
+        pins = {_dist_name(name): version for name, version in (line.split("==") for line in inputs[app][0])}
+        got = json.loads(host.check_output(
+            "%s/bin/python -c 'import importlib.metadata as m, json; "
+            "print(json.dumps({d.metadata[\"Name\"].lower(): d.version for d in m.distributions(path=[p for p in __import__(\"sys\").path if \"/venv/\" in p])}))'",
+            releases[app]))
+        got = {_dist_name(name): version for name, version in got.items()}
+        for name, version in pins.items():
+            assert got.get(name) == version, (app, name, got)
+        assert "gunicorn" in got, (app, got)
+        shebang = host.file(releases[app] + "/bin/gunicorn").content_string.splitlines()[0]
+        assert shebang == "#!%s/bin/python" % releases[app], (app, shebang)
 
 
 @pytest.mark.parametrize("web", WEB)
