@@ -82,18 +82,14 @@ molecule: venv image browser ## Every Molecule scenario (SCENARIOS="a b" for som
 consumer: venv image ## The built collection from a playbook outside this repository (no berth ansible.cfg)
 	tests/consumer/run.sh
 
-# Scenarios that hold beside other jobs: `make test` runs them TEST_JOBS at a time beside the
-# other checks, the longest first; any other scenario runs alone afterwards. The rollouts under
-# load (default, four-apps-one-host) hold zero failed requests beside other jobs: the host being
+# Scenarios that hold under a second job: `make test` runs them two at a time beside the other
+# checks, the longest first; any other scenario runs alone afterwards. The rollouts under load
+# (default, four-apps-one-host) hold zero failed requests beside a second job: the host being
 # changed is drained, so no request waits on it; four-apps' database bounds (connect + read
 # timeout + 1.5 s) are seconds wide; release-switch-and-rollback's SIGKILL recovery (<= 5 s:
 # RestartSec 1 s and a gunicorn boot) and the drain's in-flight requests (Nginx waits 30 s for
 # them) hold too. agent-watches-every-port judges "within one interval" on the agent's own clock
 # (the start of the first check run after the change), not on how soon its polling sees it.
-# Three jobs on two cores: a scenario spends part of its time waiting (load phases, held
-# database faults, apt and pip downloads, the agent's intervals), and with two jobs the machine
-# was idle for 11% of the run (docs/performance.md).
-TEST_JOBS ?= 3
 PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening release-switch-and-rollback agent-watches-every-port nginx-tested-before-live drain-with-requests-in-flight foreign-listener-refused
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
@@ -104,11 +100,11 @@ scenario-%: venv image browser
 
 .PHONY: test
 test: venv image browser ## Lint, unit tests, the consumer and EE tests, every Molecule scenario
-	@# Phase 1, TEST_JOBS jobs at a time: lint and unit tests (controller CPU) beside the consumer and EE
+	@# Phase 1, two jobs at a time: lint and unit tests (controller CPU) beside the consumer and EE
 	@# tests and the scenarios without latency assertions (mostly apt/pip inside their containers).
 	@# Phase 2: the other scenarios, one at a time.
 	@start=$$(date +%s); \
-	  $(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target $(addprefix scenario-,$(wordlist 1,3,$(PARALLEL_SCENARIOS))) \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix scenario-,$(wordlist 1,3,$(PARALLEL_SCENARIOS))) \
 	    ee-test $(addprefix scenario-,$(wordlist 4,99,$(PARALLEL_SCENARIOS))) lint unit consumer; \
 	  echo "=== phase 1 (lint, unit, consumer, EE, $(PARALLEL_SCENARIOS)) passed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory molecule SCENARIOS="$(SERIAL_SCENARIOS)"
