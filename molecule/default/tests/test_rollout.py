@@ -43,6 +43,22 @@ def test_v3_was_built_only_on_the_canary(name):
     assert host.file("/srv/hbnb/releases/v3").exists == (name in CANARY)
 
 
+@pytest.mark.parametrize("name", WEB)
+def test_pip_ran_once_per_host_the_later_releases_copied_its_venv(name):
+    """flask_app_venv_reuse: v2 and v3 have v1's pins (v3's requirements file differs from the
+    sample's in its comment line only), so their venvs are copies of v1's, not pip runs."""
+    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    releases = ["v1", "v2"] + (["v3"] if name in CANARY else [])
+    origin = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv-origin" % r).content_string.strip() for r in releases}
+    key = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv" % r).content_string for r in releases}
+    assert origin["v1"] == "pip"
+    for release in releases[1:]:
+        assert origin[release] == "/srv/hbnb/releases/v1/venv", (release, origin)
+        assert key[release] == key["v1"]
+        gunicorn = host.file("/srv/hbnb/releases/%s/venv/bin/gunicorn" % release).content_string.splitlines()[0]
+        assert gunicorn == "#!/srv/hbnb/releases/%s/venv/bin/python" % release
+
+
 @pytest.mark.parametrize("name", LB)
 def test_canary_left_drained_and_waves_active(name):
     host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
