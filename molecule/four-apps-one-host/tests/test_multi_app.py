@@ -245,6 +245,39 @@ def test_apps_with_the_same_requirements_share_one_pip_install(web):
         assert shebang == "#!%s/bin/python" % releases[app], (app, shebang)
 
 
+def _apt_runs(name):
+    """The apt runs on the host (apt's history log): one command line each."""
+    history = _host(name).file("/var/log/apt/history.log").content_string
+    return [line for line in history.splitlines() if line.startswith("Commandline: ")]
+
+
+def _role_default(role, name):
+    return yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text())[name]
+
+
+@pytest.mark.parametrize("name", WEB + LB + DB)
+def test_every_role_s_packages_came_in_one_apt_run(name):
+    """playbooks/packages.yml: a web or load balancer host got the packages of every role it runs
+    (the apps', nginx, the agent) in one apt run; a database host got mariadb's in a run without
+    recommended packages and the agent in another (one run per install_recommends setting)."""
+    want = {"datadog-agent"}
+    if name in WEB + LB:
+        want.add(_vars(name).get("nginx_package_name", _role_default("nginx", "nginx_package_name")))
+    if name in WEB:
+        want.add("python3-venv")
+        want.update(p for spec in _vars(name)["flask_apps"].values() for p in spec.get("packages", []))
+    runs = _apt_runs(name)
+    installed = [{word.split("=", 1)[0] for word in run.split()} for run in runs]
+    if name in DB:
+        mariadb = set(_vars(name).get("mariadb_packages", _role_default("mariadb", "mariadb_packages")))
+        assert len(runs) == 2, runs
+        assert [mariadb <= names for names in installed].count(True) == 1, runs
+        assert "APT::Install-Recommends=no" in next(r for r, n in zip(runs, installed) if mariadb <= n)
+    else:
+        assert len(runs) == 1, runs
+    assert [want <= names for names in installed].count(True) == 1, (want, runs)
+
+
 @pytest.mark.parametrize("web", WEB)
 def test_agent_ports_reach_every_app_environment(web):
     host = _host(web)
