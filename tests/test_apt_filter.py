@@ -1,8 +1,10 @@
 """berth_apt_cache_valid_time: the apt lists' freshness the flask_app, nginx and mariadb roles
-ask apt for, from their probe's listing of /var/lib/apt/lists."""
+ask apt for, from their probe's listing of /var/lib/apt/lists; berth_packages_probe and
+berth_packages_missing: what the packages play (playbooks/packages.yml) reads and installs."""
 
 import pytest
-from ansible_collections.berth.stack.plugins.filter.berth_apt import berth_apt_cache_valid_time
+from ansible_collections.berth.stack.plugins.filter.berth_apt import (
+    berth_apt_cache_valid_time, berth_packages_missing, berth_packages_probe)
 
 
 @pytest.mark.parametrize("lists", [None, [], ["lock", "partial", "auxfiles"],
@@ -20,9 +22,6 @@ def test_a_host_with_package_lists_keeps_them_for_the_valid_time(name):
 
 # berth_packages_probe / berth_packages_missing: the packages play (playbooks/packages.yml) that
 # installs every role's missing packages in one apt run per host.
-
-from ansible_collections.berth.stack.plugins.filter.berth_apt import (  # noqa: E402
-    berth_packages_missing, berth_packages_probe)
 
 LISTS = ["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"]
 WEB = [
