@@ -1,10 +1,11 @@
-"""berth_apt_cache_valid_time: the apt lists' freshness the flask_app, nginx and mariadb roles
+"""plugins/module_utils/berth_apt.py: cache_valid_time, the apt lists' freshness the flask_app, nginx and mariadb roles
 ask apt for, from their probe's listing of /var/lib/apt/lists; berth_packages_probe and
 berth_packages_missing: what the packages play (playbooks/packages.yml) reads and installs."""
 
 import pytest
-from ansible_collections.berth.stack.plugins.filter.berth_apt import (
-    berth_apt_cache_valid_time, berth_packages_missing, berth_packages_probe)
+from ansible_collections.berth.stack.plugins.module_utils.berth_apt import cache_valid_time as berth_apt_cache_valid_time
+from ansible_collections.berth.stack.plugins.module_utils.berth_apt import packages_missing as berth_packages_missing
+from ansible_collections.berth.stack.plugins.module_utils.berth_apt import packages_probe as berth_packages_probe
 
 
 @pytest.mark.parametrize("lists", [None, [], ["lock", "partial", "auxfiles"],

@@ -6,6 +6,8 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.filter import berth_ports as bp
 from ansible_collections.berth.stack.plugins.filter import datadog_berth as dd
+from ansible_collections.berth.stack.plugins.filter import datadog_files as files
+from ansible_collections.berth.stack.plugins.module_utils import berth_plan
 from project import ROOT
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
@@ -112,7 +114,6 @@ def test_argument_specs_match_defaults():
 MARIADB = {"port": 3306, "proto": "tcp", "bind": "127.0.0.1", "service": "mariadb", "user": "mysql", "groups": ["db"]}
 MYSQL_OPTS = dict(OPTS, mysql_name=DEFAULTS["datadog_mysql_port_name"], mysql_user="datadog",
                   mysql_password="s3cret-for-the-test", host="db1", tags=["env:test"])
-VARS = yaml.safe_load((ROOT / "roles/datadog/vars/main.yml").read_text())
 
 
 def _with_mariadb(**change):
@@ -166,8 +167,8 @@ def test_redacted_derivation_hides_only_the_secret_checks_password():
     assert "s3cret-for-the-test" not in repr(redacted)
     assert redacted["mysql"]["instances"][0]["password"] == dd.REDACTED
     assert set(plain) == set(redacted)
-    # The role writes exactly these checks as berth_files secret entries (vars/main.yml).
-    assert {name for name in plain if plain[name] != redacted[name]} == set(VARS["__datadog_secret_checks"])
+    # The role writes exactly these checks as berth_files secret entries (the plan's secret_checks).
+    assert {name for name in plain if plain[name] != redacted[name]} == set(berth_plan.DATADOG_SECRET_CHECKS)
 
 
 def test_mysql_check_refuses_a_udp_entry():
@@ -179,6 +180,20 @@ def test_configure_writes_the_secret_checks_as_secret_entries_under_the_same_tas
     tasks = yaml.safe_load((ROOT / "roles/datadog/tasks/configure.yml").read_text())
     task = [t for t in tasks if t["name"] == "Configure | datadog.yaml with the API key, the checks derived from "
             "the registry and the berth_ports check"][0]
-    assert "'secret': name in __datadog_secret_checks" in task["berth.stack.berth_files"]["entries"]
-    preflight = (ROOT / "roles/datadog/tasks/preflight.yml").read_text()
-    assert "__datadog_check_options, redact=true)" in preflight
+    assert "__datadog_plan | berth.stack.datadog_files(datadog_mysql_password" in task["berth.stack.berth_files"]["entries"]
+    # The plan holds the checks redacted; the files put the password back, as secret entries only.
+    reg = _with_mariadb()
+    redacted = dd.datadog_checks_config(DEFAULTS["datadog_checks"], reg, ["berth", "db"], MYSQL_OPTS, redact=True)
+    plan = {"config": {"site": "datadoghq.com"}, "checks": redacted, "secret_checks": list(berth_plan.DATADOG_SECRET_CHECKS)}
+    entries = files.datadog_files(plan, "s3cret-for-the-test", "/etc/datadog-agent", "dd-agent", "dd-agent",
+                                  "/etc/datadog-agent/checks.d")
+    by_path = {e["path"]: e for e in entries}
+    mysql = by_path["/etc/datadog-agent/conf.d/mysql.d/conf.yaml"]
+    assert mysql["secret"] is True
+    assert mysql["vars"]["item"]["value"]["instances"][0]["password"] == "s3cret-for-the-test"
+    assert by_path["/etc/datadog-agent/datadog.yaml"]["secret"] is True
+    others = [e for p, e in by_path.items() if p.endswith("/conf.yaml") and "/mysql.d/" not in p]
+    assert others and not any(e["secret"] for e in others)
+    assert "s3cret-for-the-test" not in repr(redacted)
+
+

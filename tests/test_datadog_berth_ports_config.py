@@ -11,8 +11,8 @@ dd = load("datadog_berth", "plugins/filter/datadog_berth.py")
 ddp = load("datadog_berth_ports", "plugins/filter/datadog_berth_ports.py")
 bp = load("berth_ports_filters", "plugins/filter/berth_ports.py")
 sources = load("berth_ports_sources", "plugins/filter/berth_ports_sources.py")
+files = load("datadog_files", "plugins/filter/datadog_files.py")
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
-VARS = yaml.safe_load((ROOT / "roles/datadog/vars/main.yml").read_text())
 REGISTRY = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/all/ports.yml").read_text())["berth_ports"]
 
 
@@ -61,7 +61,7 @@ def _berth_imports(path):
 
 def test_role_ships_every_berth_module_the_check_imports():
     """checks.d gets the check and, from the one source, each berth module it (transitively) imports."""
-    shipped = {f["name"] for f in VARS["__datadog_berth_ports_files"]}
+    shipped = set(files.CHECK_MODULES) | {"berth_ports"}
     needed, todo = set(), [ROOT / "roles/datadog/files/checks.d/berth_ports.py"]
     while todo:
         for name in _berth_imports(todo.pop()) - needed:
@@ -69,9 +69,14 @@ def test_role_ships_every_berth_module_the_check_imports():
             todo.append(ROOT / "plugins/module_utils" / (name + ".py"))
     assert needed == {"berth_proc", "berth_registry", "berth_status"}
     assert shipped == needed | {"berth_ports"}
-    for f in VARS["__datadog_berth_ports_files"]:
-        if f["name"] != "berth_ports":
-            assert f["src"] == "{{ '%s' | berth.stack.berth_ports_module_utils_path }}" % f["name"]
+    plan = {"config": {}, "checks": {"berth_ports": {"instances": []}}, "secret_checks": []}
+    entries = files.datadog_files(plan, "", "/etc/dd", "dd-agent", "dd-agent", "/etc/dd/checks.d")
+    sources = {e["path"].rsplit("/", 1)[1][:-3]: e["file"] for e in entries if e.get("file")}
+    assert set(sources) == shipped
+    for name in needed:
+        # From the one source: the collection's module_utils, the files the modules run.
+        assert sources[name] == str(ROOT / "plugins/module_utils" / (name + ".py"))
+    assert sources["berth_ports"] == str(ROOT / "roles/datadog/files/checks.d/berth_ports.py")
 
 
 def test_module_utils_path_filter():

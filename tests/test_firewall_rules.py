@@ -6,6 +6,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.filter import berth_firewall as fw
+from ansible_collections.berth.stack.plugins.module_utils import berth_firewall as fw_core
 from ansible_collections.berth.stack.plugins.filter import berth_ports as bp
 from project import ROOT
 
@@ -14,6 +15,14 @@ MARIADB = {"port": 3306, "proto": "tcp", "bind": "0.0.0.0", "service": "mariadb"
            "groups": ["db"], "clients": ["web"]}
 GROUPS = {"all": ["db1", "web1", "web2", "lb1"], "ungrouped": [], "db": ["db1"], "web": ["web1", "web2"],
           "lb": ["lb1"], "empty": []}
+
+
+def _clients(entries, groups, hostvars, host):
+    """The planner's firewall clients, with a hostvars-like mapping for the members' ansible_host."""
+    try:
+        return fw_core.clients(entries, groups, lambda m: (hostvars.get(m) or {}).get("ansible_host"), host)
+    except fw_core.FirewallError as exc:
+        raise AnsibleFilterError(str(exc))
 
 
 def allow(registry, host_groups):
@@ -39,7 +48,7 @@ def getent(**names):
 
 def test_entries_without_clients_keep_today_s_rules():
     entries = allow(SANDBOX, ["berth", "lb"])
-    clients = fw.berth_firewall_clients(entries, GROUPS, {}, "lb1")
+    clients = _clients(entries, GROUPS, {}, "lb1")
     assert clients == {"entries": {}, "names": []}
     rules = fw.berth_firewall_rules(entries, clients, "", "lb1")
     public = sorted(e["key"] for e in entries)
@@ -50,14 +59,14 @@ def test_entries_without_clients_keep_today_s_rules():
 
 def test_clients_addresses_come_from_ansible_host_else_the_inventory_name():
     hostvars = {"web1": {"ansible_host": "192.0.2.11"}, "web2": {"ansible_connection": "docker"}}
-    clients = fw.berth_firewall_clients(db_allow(), GROUPS, hostvars, "db1")
+    clients = _clients(db_allow(), GROUPS, hostvars, "db1")
     assert clients == {"entries": {"mariadb": {"web1": "192.0.2.11", "web2": "web2"}}, "names": ["web2"]}
 
 
 def test_ip_literals_need_no_resolution_and_families_get_their_own_rules():
     hostvars = {"web1": {"ansible_host": "192.0.2.11"}, "web2": {"ansible_host": "2001:db8::12"}}
     entries = db_allow()
-    clients = fw.berth_firewall_clients(entries, GROUPS, hostvars, "db1")
+    clients = _clients(entries, GROUPS, hostvars, "db1")
     assert clients["names"] == []
     rules = [r for r in fw.berth_firewall_rules(entries, clients, "", "db1") if r["name"] == "mariadb"]
     assert [(r["family"], r["addresses"]) for r in rules] == [("ip", ["192.0.2.11"]), ("ip6", ["2001:db8::12"])]
@@ -67,7 +76,7 @@ def test_ip_literals_need_no_resolution_and_families_get_their_own_rules():
 
 def test_names_are_replaced_by_what_the_firewall_host_resolved():
     entries = db_allow(clients=["web", "lb"])
-    clients = fw.berth_firewall_clients(entries, GROUPS, {}, "db1")
+    clients = _clients(entries, GROUPS, {}, "db1")
     assert clients["names"] == ["lb1", "web1", "web2"]
     out = getent(web1=["172.18.0.3", "fd00::3"], web2=["172.18.0.4", "172.18.0.3"], lb1=["172.18.0.10"])
     rules = [r for r in fw.berth_firewall_rules(entries, clients, out, "db1") if r["name"] == "mariadb"]
@@ -80,7 +89,7 @@ def test_names_are_replaced_by_what_the_firewall_host_resolved():
 
 def test_a_name_that_does_not_resolve_names_host_entry_and_fix():
     entries = db_allow()
-    clients = fw.berth_firewall_clients(entries, GROUPS, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
+    clients = _clients(entries, GROUPS, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
     with pytest.raises(AnsibleFilterError) as err:
         fw.berth_firewall_rules(entries, clients, "@ web2\n", "db1")
     text = str(err.value)
@@ -92,7 +101,7 @@ def test_a_name_that_does_not_resolve_names_host_entry_and_fix():
 @pytest.mark.parametrize("group, words", [("empty", "which has no hosts"), ("nope", "which does not exist")])
 def test_a_clients_group_without_hosts_names_entry_and_group(group, words):
     with pytest.raises(AnsibleFilterError) as err:
-        fw.berth_firewall_clients(db_allow(clients=[group]), GROUPS, {}, "db1")
+        _clients(db_allow(clients=[group]), GROUPS, {}, "db1")
     text = str(err.value)
     assert "registry entry mariadb" in text and "'%s'" % group in text and words in text, text
     assert "berth_ports.mariadb" in text, text
@@ -102,7 +111,7 @@ def test_loopback_or_disabled_entries_with_clients_open_nothing():
     for entries in (db_allow(bind="127.0.0.1"), db_allow(enabled=False), allow(
             dict(SANDBOX, mariadb=MARIADB), ["berth", "web"])):
         assert "mariadb" not in {e["key"] for e in entries}
-        assert fw.berth_firewall_clients(entries, GROUPS, {}, "db1")["entries"] == {}
+        assert _clients(entries, GROUPS, {}, "db1")["entries"] == {}
 
 
 def test_parse_resolved_keeps_unresolved_names_empty_and_dedupes():
@@ -113,9 +122,9 @@ def test_parse_resolved_keeps_unresolved_names_empty_and_dedupes():
 def test_long_comments_are_cut_to_what_nftables_accepts():
     groups = dict(GROUPS, **{"g%02d" % i: ["web1"] for i in range(40)})
     entries = db_allow(clients=sorted(g for g in groups if g.startswith("g")))
-    clients = fw.berth_firewall_clients(entries, groups, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
+    clients = _clients(entries, groups, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
     rule = [r for r in fw.berth_firewall_rules(entries, clients, "", "db1") if r["name"] == "mariadb"][0]
-    assert len(rule["comment"].encode()) < fw.COMMENT_MAX
+    assert len(rule["comment"].encode()) < fw_core.COMMENT_MAX
 
 
 def test_the_template_renders_one_line_per_rule():
@@ -125,7 +134,7 @@ def test_the_template_renders_one_line_per_rule():
     env.filters["comment"] = lambda text: "# " + text
     # A host in db and lb: the mariadb entry (clients) and Nginx's public entry (no clients).
     entries = allow(dict(SANDBOX, mariadb=dict(MARIADB)), ["berth", "db", "lb"])
-    clients = fw.berth_firewall_clients(entries, GROUPS, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
+    clients = _clients(entries, GROUPS, {"web1": {"ansible_host": "192.0.2.11"}}, "db1")
     rules = fw.berth_firewall_rules(entries, clients, getent(web2=["192.0.2.12", "2001:db8::12"]), "db1")
     text = env.from_string(source).render(ansible_managed="managed", firewall_table="berth",
                                           firewall_ssh_port=22, __firewall_rules=rules)

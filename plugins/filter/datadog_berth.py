@@ -1,239 +1,36 @@
 # -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """Filters that derive the Datadog agent's configuration from the berth port registry.
 
-``datadog_agent_ports(registry, port_names)``
-    The datadog.yaml settings for every agent listener (ports, bind_host,
-    cmd_host, non-local traffic flags) from the effective registry entries named
-    in ``port_names`` (``datadog_port_names``). Refuses bind addresses the agent
-    cannot express.
-``datadog_host_entries(registry, host_groups)``
-    The enabled registry entries whose ``groups`` include one of the host's
-    groups (or that apply to every host).
-``datadog_checks_config(checks, registry, host_groups, options, redact=False)``
-    Check name -> conf.yaml content for this host. ``derived`` checks are built
-    from the registry; mappings are passed through; derived checks with nothing
-    to watch on this host are left out (so their file is removed). The ``mysql``
-    check holds the monitoring account's password: it is refused when empty, and
-    with ``redact=True`` replaced by ``REDACTED`` (for facts and output; the role
-    writes the file from an unredacted derivation, as a secret).
-
-``registry`` is always the effective registry (``berth_ports_effective``).
+Thin wrappers over ``plugins/module_utils/berth_datadog.py`` (where the derivation lives,
+shared with the planner ``berth_plan``): ``datadog_agent_ports`` and
+``datadog_checks_config``. Documentation: the ``<filter>.yml`` files beside this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from ansible.errors import AnsibleFilterError
-from ansible_collections.berth.stack.plugins.module_utils import berth_apps as apps_core
-from ansible_collections.berth.stack.plugins.module_utils.berth_registry import (
-    REGISTRY_HINT, connect_host, for_host, is_loopback, is_wildcard, url)
+from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as core
 
-# datadog.yaml settings whose listener the agent always binds to loopback.
-LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
-REQUIRED_KEYS = ("expvar_port", "cmd_port", "dogstatsd_port", "apm_receiver_port",
-                 "apm_debug_port", "process_expvar_port", "process_cmd_port")
-# Checks the role derives from the registry (datadog_checks value `derived`).
-DERIVED = ("nginx", "http_check", "tcp_check", "process", "berth_ports", "mysql")
-# What a redacted derivation writes instead of a password.
-REDACTED = "(secret: datadog_mysql_password)"
+# Kept importable from here (tests and older callers).
+DERIVED = core.DERIVED
+REDACTED = core.REDACTED
 
 
-def _entry(registry, name, key):
-    if name not in registry:
-        raise AnsibleFilterError(
-            "datadog_port_names.%s names '%s', which is not in the port registry (entries: %s); "
-            "add it to berth_ports in %s" % (key, name, ", ".join(sorted(registry)), REGISTRY_HINT))
-    return registry[name]
+def _wrap(function):
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except core.DatadogError as exc:
+            raise AnsibleFilterError(str(exc))
+    wrapper.__name__ = function.__name__
+    wrapper.__doc__ = function.__doc__
+    return wrapper
 
 
-def datadog_agent_ports(registry, port_names):
-    if not isinstance(port_names, Mapping):
-        raise AnsibleFilterError("datadog_port_names must be a mapping of datadog.yaml setting to registry entry")
-    missing = [k for k in REQUIRED_KEYS if k not in port_names]
-    if missing:
-        raise AnsibleFilterError("datadog_port_names lacks %s" % ", ".join(missing))
-    entries = {key: _entry(registry, port_names[key], key) for key in REQUIRED_KEYS}
-    for key, entry in entries.items():
-        if key in LOOPBACK_ONLY and not is_loopback(entry.get("bind")):
-            raise AnsibleFilterError(
-                "registry entry %s binds %s, but the agent always binds its %s listener to loopback; "
-                "set bind: 127.0.0.1 in %s" % (port_names[key], entry.get("bind"), key, REGISTRY_HINT))
-        if key not in ("dogstatsd_port", "apm_receiver_port") and not entry.get("enabled", True):
-            raise AnsibleFilterError(
-                "registry entry %s is disabled, but the agent always opens %s; enable it in %s"
-                % (port_names[key], key, REGISTRY_HINT))
-        if entry.get("proto", "tcp") != ("udp" if key == "dogstatsd_port" else "tcp"):
-            raise AnsibleFilterError("registry entry %s has proto %s, the agent's %s is %s"
-                                     % (port_names[key], entry.get("proto"), key,
-                                        "udp" if key == "dogstatsd_port" else "tcp"))
-    cmd_bind = str(entries["cmd_port"]["bind"])
-    if str(entries["process_cmd_port"]["bind"]) != cmd_bind:
-        raise AnsibleFilterError(
-            "registry entries %s and %s must share one bind address (datadog.yaml has one cmd_host)"
-            % (port_names["cmd_port"], port_names["process_cmd_port"]))
-    dsd_bind = str(entries["dogstatsd_port"]["bind"])
-    apm_bind = str(entries["apm_receiver_port"]["bind"])
-    specific = {b for b in (dsd_bind, apm_bind) if not is_wildcard(b)}
-    if len(specific) > 1:
-        raise AnsibleFilterError(
-            "registry entries %s (%s) and %s (%s) must share one bind address (datadog.yaml has one bind_host) "
-            "or bind 0.0.0.0" % (port_names["dogstatsd_port"], dsd_bind, port_names["apm_receiver_port"], apm_bind))
-    return {
-        "bind_host": specific.pop() if specific else "127.0.0.1",
-        "cmd_host": connect_host(cmd_bind) if is_wildcard(cmd_bind) else cmd_bind,
-        "expvar_port": int(entries["expvar_port"]["port"]),
-        "cmd_port": int(entries["cmd_port"]["port"]),
-        "GUI_port": -1,
-        "use_dogstatsd": bool(entries["dogstatsd_port"].get("enabled", True)),
-        "dogstatsd_port": int(entries["dogstatsd_port"]["port"]),
-        "dogstatsd_non_local_traffic": is_wildcard(dsd_bind),
-        "apm_config": {
-            "enabled": bool(entries["apm_receiver_port"].get("enabled", True)),
-            "receiver_port": int(entries["apm_receiver_port"]["port"]),
-            "apm_non_local_traffic": is_wildcard(apm_bind),
-            "debug": {"port": int(entries["apm_debug_port"]["port"])},
-        },
-        "process_config": {
-            "expvar_port": int(entries["process_expvar_port"]["port"]),
-            "cmd_port": int(entries["process_cmd_port"]["port"]),
-        },
-    }
-
-
-def datadog_host_entries(registry, host_groups):
-    return for_host(registry, host_groups, enabled_only=True)
-
-
-def _derived(name, entries, opts):
-    status_name = opts.get("nginx_status_name", "nginx_status")
-    http_name = opts.get("nginx_http_name", "nginx_http")
-    app_name = opts.get("app_name", "app_http")
-    paths = opts.get("http_paths") or ["/"]
-    tags = list(opts.get("tags") or [])
-    if name == "nginx":
-        if status_name not in entries:
-            return None
-        entry = entries[status_name]
-        status_url = url(entry, opts.get("status_path", "/nginx_status"))
-        return {"init_config": {}, "instances": [{"nginx_status_url": status_url, "tags": tags + ["berth_port:%s" % status_name]}]}
-    apps = list(opts.get("apps") or [])
-    if name == "http_check" and apps:
-        # Per app (flask_apps): its health check on its own port, and every route through Nginx.
-        instances = []
-        for app in apps:
-            app_tags = tags + ["berth_app:%s" % app["name"], "berth_port:%s" % app["port_name"]]
-            if app["port_name"] in entries and not app.get("socket"):
-                instances.append({"name": "%s app %s" % (app["name"], app["health"]["path"]),
-                                  "url": url(entries[app["port_name"]], app["health"]["path"]),
-                                  "timeout": opts.get("http_timeout", 5), "tags": app_tags + ["berth_via:app"]})
-            if http_name in entries:
-                health_path = apps_core.nginx_path(app)
-                for route in app["routes"]:
-                    path = health_path if health_path and health_path.startswith(route["prefix"]) else route["prefix"]
-                    instances.append({"name": "%s nginx %s" % (app["name"], path), "url": url(entries[http_name], path),
-                                      "timeout": opts.get("http_timeout", 5),
-                                      "tags": tags + ["berth_app:%s" % app["name"], "berth_port:%s" % http_name,
-                                                      "berth_via:nginx"]})
-        return {"init_config": {}, "instances": instances} if instances else None
-    if name == "http_check":
-        instances = []
-        for entry_name, via in ((http_name, "nginx"), (app_name, "app")):
-            if entry_name not in entries:
-                continue
-            entry = entries[entry_name]
-            for path in paths:
-                instances.append({
-                    "name": "%s %s" % (entry_name, path),
-                    "url": url(entry, path),
-                    "timeout": opts.get("http_timeout", 5),
-                    "tags": tags + ["berth_port:%s" % entry_name, "berth_via:%s" % via],
-                })
-        return {"init_config": {}, "instances": instances} if instances else None
-    if name == "tcp_check":
-        instances = [{
-            "name": "berth %s" % entry_name,
-            "host": connect_host(entry["bind"]),
-            "port": int(entry["port"]),
-            "timeout": opts.get("tcp_timeout", 3),
-            "tags": tags + ["berth_port:%s" % entry_name, "berth_service:%s" % entry.get("service", "")],
-        } for entry_name, entry in sorted(entries.items()) if entry.get("proto", "tcp") == "tcp"]
-        return {"init_config": {}, "instances": instances} if instances else None
-    if name == "process":
-        search = opts.get("process_search") or {}
-        instances = []
-        if http_name in entries or status_name in entries:
-            instances.append({"name": "nginx", "search_string": list(search.get("nginx", ["nginx"])),
-                              "exact_match": False, "tags": tags + ["berth_service:%s" % entries.get(
-                                  http_name, entries.get(status_name, {})).get("service", "nginx")]})
-        for app in apps:
-            # The master's command line names the app's own gunicorn config: one instance per app.
-            instances.append({"name": "gunicorn %s" % app["name"],
-                              "search_string": ["%s/gunicorn.conf.py" % app["conf_dir"]], "exact_match": False,
-                              "tags": tags + ["berth_app:%s" % app["name"], "berth_service:%s" % app["service"]]})
-        if app_name in entries and not apps:
-            instances.append({"name": "gunicorn", "search_string": list(search.get("app", ["gunicorn"])),
-                              "exact_match": False, "tags": tags + ["berth_service:%s" % entries[app_name].get("service", "")]})
-        return {"init_config": {}, "instances": instances} if instances else None
-    if name == "berth_ports":
-        # Built by the datadog_berth_ports_check filter from the registry's own per-host view.
-        return opts.get("berth_ports_check") or None
-    if name == "mysql":
-        return _mysql(entries, opts, tags)
-    raise AnsibleFilterError(
-        "datadog_checks.%s is 'derived', but the role derives only %s; "
-        "give %s a mapping {init_config: ..., instances: [...]}"
-        % (name, ", ".join(DERIVED[:-1]) + " and " + DERIVED[-1], name))
-
-
-def _mysql(entries, opts, tags):
-    """The mysql check on the host where the MariaDB entry applies and is enabled, else None."""
-    entry_name = opts.get("mysql_name", "mariadb")
-    if entry_name not in entries:
-        return None
-    entry = entries[entry_name]
-    host = opts.get("host") or "this host"
-    if entry.get("proto", "tcp") != "tcp":
-        raise AnsibleFilterError(
-            "datadog_checks.mysql: registry entry %s (datadog_mysql_port_name) has proto %s, but the mysql check "
-            "connects over tcp; fix proto in berth_ports.%s or datadog_mysql_port_name"
-            % (entry_name, entry.get("proto"), entry_name))
-    password = opts.get("mysql_password")
-    if password is None or not str(password).strip():
-        raise AnsibleFilterError(
-            "datadog_checks.mysql: registry entry %s applies to host %s and is enabled, but datadog_mysql_password "
-            "(default: mariadb_monitor_password) is empty, so the agent could not log in to MariaDB; set "
-            "vault_mariadb_monitor_password in inventories/<env>/group_vars/all/vault.yml and map it in "
-            "group_vars/all/secrets.yml (mariadb_monitor_password: \"{{ vault_mariadb_monitor_password }}\"), "
-            "or remove mysql from datadog_checks" % (entry_name, host))
-    return {"init_config": {}, "instances": [{
-        "host": connect_host(entry.get("bind")),
-        "port": int(entry["port"]),
-        "username": str(opts.get("mysql_user") or "datadog"),
-        "password": REDACTED if opts.get("redact") else str(password),
-        "tags": tags + ["berth_port:%s" % entry_name],
-    }]}
-
-
-def datadog_checks_config(checks, registry, host_groups, options=None, redact=False):
-    if not isinstance(checks, Mapping):
-        raise AnsibleFilterError("datadog_checks must be a mapping of check name to 'derived' or a configuration")
-    entries = datadog_host_entries(registry, host_groups)
-    opts = dict(options or {}, redact=bool(redact))
-    out = {}
-    for name, value in checks.items():
-        name = str(name)
-        if value == "derived":
-            conf = _derived(name, entries, opts)
-        elif isinstance(value, Mapping):
-            conf = dict(value)
-        elif value in (None, False, "absent"):
-            conf = None
-        else:
-            raise AnsibleFilterError("datadog_checks.%s must be 'derived', a mapping, or absent" % name)
-        if conf is not None:
-            out[name] = conf
-    return out
+datadog_agent_ports = _wrap(core.agent_ports)
+datadog_checks_config = _wrap(core.checks_config)
 
 
 class FilterModule(object):
@@ -242,6 +39,5 @@ class FilterModule(object):
     def filters(self):
         return {
             "datadog_agent_ports": datadog_agent_ports,
-            "datadog_host_entries": datadog_host_entries,
             "datadog_checks_config": datadog_checks_config,
         }

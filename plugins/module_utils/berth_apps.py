@@ -292,7 +292,7 @@ def _database(check, var, spec, context, entries, host, host_groups):
 
 
 def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None,
-              databases=None):
+              databases=None, extra_settings=None):
     """Complete, checked app records for one host (sorted by name), or :class:`AppError`.
 
     ``apps``: the inventory's ``flask_apps`` (name -> settings; empty -> one app from
@@ -302,8 +302,12 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
     entries whose ports reach every app's environment). ``single_app_vars``: the
     one-app variables whose value differs from the role default; they are refused when
     ``apps`` lists the apps, naming their replacement. ``databases``: what an app's
-    ``database`` is resolved against (see :func:`_database`).
+    ``database`` is resolved against (see :func:`_database`). ``extra_settings``: setting ->
+    type (``int``, ``bool``, ``str``, ``list``, ``dict`` or ``raw``) of further per-app settings
+    (a new gunicorn setting: its flask_app_<key> default and argument spec are all it needs);
+    each app takes its own value or the default, checked against the type.
     """
+    extra = dict(extra_settings or {})
     check = _Checker(host)
     defaults = dict(defaults or {})
     entries, _, reg_problems = core.effective(registry, overrides)
@@ -340,9 +344,10 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             check.add(var, "is %s, not a mapping of settings" % type(spec).__name__,
                       "write {port: <registry entry>, wsgi: package.module:app}")
             continue
-        unknown = sorted(set(spec) - set(APP_KEYS))
+        unknown = sorted(set(spec) - set(APP_KEYS) - set(extra))
         if unknown:
-            check.add(var, "has unknown settings %s" % ", ".join(unknown), "use only %s" % ", ".join(sorted(APP_KEYS)))
+            check.add(var, "has unknown settings %s" % ", ".join(unknown),
+                      "use only %s" % ", ".join(sorted(set(APP_KEYS) | set(extra))))
 
         def get(key, fallback=None, _spec=spec):
             if key in _spec and _spec[key] is not None:
@@ -487,12 +492,40 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "database": database,
         }
         record.update(numbers)
+        for key, kind in sorted(extra.items()):
+            record[key] = _typed(check, var + "." + key, get(key), kind)
         records.append(record)
 
     _check_unique(check, records)
     if check.problems:
         raise AppError(" | ".join(check.problems))
     return records
+
+
+def _typed(check, var, value, kind):
+    """``value`` as the argument spec's ``kind`` says, or a problem naming the variable."""
+    if kind == "int":
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+            check.add(var, "%r is not an integer" % (value,), "write a number")
+            return 0
+        return int(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            check.add(var, "%r is not a boolean" % (value,), "write true or false (unquoted)")
+            return False
+        return value
+    if kind == "str":
+        return "" if value is None else str(value)
+    if kind == "list":
+        return list(_as_list(value))
+    if kind == "dict":
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            check.add(var, "%r is not a mapping" % (value,), "write a mapping")
+            return {}
+        return dict(value)
+    return value
 
 
 def _check_unique(check, records):

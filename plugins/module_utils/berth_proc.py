@@ -12,7 +12,9 @@ socket's uid when the process is hidden) and the systemd unit from
 Root without CAP_SYS_PTRACE (e.g. inside a container) cannot read the fd
 links of another user's process: such a socket is reported with ``pid: None``
 and its uid; :func:`assess` then accepts it only when that uid is the
-registry entry's ``user``.
+registry entry's ``user``. A reader that is not root (a login user over SSH
+without become) cannot see other users' processes at all: the port guard
+(``trust_hidden=False``) refuses such a socket instead of accepting it by uid.
 """
 
 from __future__ import annotations
@@ -178,7 +180,10 @@ def unit_matches(unit, service):
     return unit == service or unit == service + ".service"
 
 
-def describe(sock):
+def describe(sock, trust_hidden=True):
+    if sock.get("pid") is None and not trust_hidden:
+        return ("a process of user %s that this guard cannot attribute (it runs as uid %s, not root, and cannot "
+                "see other users' processes; run it with become: true)" % (sock.get("user"), os.geteuid()))
     if sock.get("pid") is None:
         return "a process of user %s (pid not visible to the preflight; run it as root with CAP_SYS_PTRACE to see it)" % sock.get("user")
     return "pid %s '%s' (user %s)" % (sock["pid"], sock.get("comm"), sock.get("user"))
@@ -192,12 +197,14 @@ def holders_of(entry, sockets):
             and binds_overlap(bind, parse_address(s["address"]))]
 
 
-def assess(entries, sockets, registry_file=REGISTRY_HINT):
+def assess(entries, sockets, registry_file=REGISTRY_HINT, trust_hidden=True):
     """Compare the host's registry ``entries`` with its listening ``sockets``.
 
     Returns ``(rows, conflicts)``: one row per entry (status OK, FREE, CONFLICT,
     or DISABLED for reserved entries) and one message per enabled entry held by
-    a process that is not its service.
+    a process that is not its service. ``trust_hidden``: a socket whose process is
+    not visible is accepted when its owner is the entry's user (root without
+    CAP_SYS_PTRACE); false: it is a conflict (a reader that is not root).
     """
     rows = []
     conflicts = []
@@ -208,7 +215,7 @@ def assess(entries, sockets, registry_file=REGISTRY_HINT):
         for sock in holders:
             if unit_matches(sock.get("unit"), entry.get("service")):
                 continue
-            if sock.get("pid") is None and sock.get("user") == entry.get("user"):
+            if trust_hidden and sock.get("pid") is None and sock.get("user") == entry.get("user"):
                 continue  # hidden process, but owned by the entry's user: accept
             foreign.append(sock)
         enabled = entry.get("enabled", True)
@@ -238,5 +245,6 @@ def assess(entries, sockets, registry_file=REGISTRY_HINT):
         })
         if status == "CONFLICT":
             conflicts.append("port %s/%s (%s) is held by %s; stop it or move %s in %s"
-                             % (entry.get("port"), entry.get("proto"), name, describe(foreign[0]), name, registry_file))
+                             % (entry.get("port"), entry.get("proto"), name, describe(foreign[0], trust_hidden), name,
+                                registry_file))
     return rows, conflicts

@@ -57,6 +57,13 @@ options:
     type: list
     elements: path
     default: []
+  guard:
+    description:
+      - The port guard, in the same run - C(entries) (the registry entries that apply to the host, name ->
+        entry) and C(registry_file) (named in messages). Fails naming every registry port held by a process
+        that is not its entry's service, before the caller changes anything. Only root sees every process -
+        run it with become; any other reader refuses a socket whose process it cannot see.
+    type: dict
   gate:
     description:
       - Poll each app's health check on the host (its item's C(url) or C(socket) and C(health)
@@ -110,7 +117,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_apps import health_verdict, unproved
-from ansible_collections.berth.stack.plugins.module_utils.berth_proc import holders_of, listeners
+from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, holders_of, listeners
 
 MARKER = ".berth-release"
 REQUIREMENTS = "requirements.berth.txt"
@@ -350,6 +357,7 @@ def main():
             "accounts": {"type": "dict", "default": {}},
             "units": {"type": "list", "elements": "str", "default": []},
             "gate": {"type": "bool", "default": False},
+            "guard": {"type": "dict"},
         },
         supports_check_mode=True,
     )
@@ -361,6 +369,15 @@ def main():
         if missing:
             module.fail_json(msg="berth_apps_probe: app %r lacks %s" % (app.get("name"), ", ".join(missing)))
     proc_root = module.params["proc_root"]
+    guard = module.params["guard"]
+    sockets = None
+    if guard is not None:
+        sockets = listeners(proc_root)
+        rows, conflicts = assess(guard.get("entries") or {}, sockets, guard.get("registry_file") or "the port registry",
+                                 trust_hidden=os.geteuid() == 0)
+        if conflicts:
+            module.fail_json(msg="berth refuses to change this host: " + "; ".join(conflicts) + ".",
+                             conflicts=conflicts, ports=rows)
     host = host_facts(module.params["packages"], module.params["accounts"], module.params["units"],
                       module.params["read"], dirs=module.params["list"])
     if module.params["gate"]:
@@ -369,7 +386,8 @@ def main():
                   for name, state in sorted(states.items()) if not state["passed"]]
         module.exit_json(changed=False, apps=states, host=host,
                          msg=("gate failed: " + "; ".join(failed)) if failed else "every app passed its gate")
-    sockets = listeners(proc_root) if any(a.get("port") for a in apps) else []
+    if sockets is None:
+        sockets = listeners(proc_root) if any(a.get("port") for a in apps) else []
     module.exit_json(changed=False, apps={a["name"]: probe_app(a, sockets, proc_root) for a in apps}, host=host)
 
 

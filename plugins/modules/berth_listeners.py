@@ -16,6 +16,8 @@ description:
   - Does not need ss or netstat. Never changes the host; supports check mode.
   - With I(entries), reports each registry entry as OK (held by its service), FREE, CONFLICT
     (held by another process) or DISABLED (reserved, not opened).
+  - Run it as root (become). Any other user cannot see other users' processes; then a socket whose
+    process it cannot see is a CONFLICT naming that, never accepted by its owner's uid.
 options:
   entries:
     description: Effective registry entries that apply to this host (name -> entry).
@@ -70,6 +72,8 @@ conflicts:
   elements: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, listeners
 from ansible_collections.berth.stack.plugins.module_utils.berth_registry import REGISTRY_HINT
@@ -88,7 +92,9 @@ def main():
         supports_check_mode=True,
     )
     sockets = listeners(module.params["proc_root"])
-    rows, conflicts = assess(module.params["entries"] or {}, sockets, module.params["registry_file"])
+    # Only root sees every process: any other reader refuses a socket it cannot attribute.
+    rows, conflicts = assess(module.params["entries"] or {}, sockets, module.params["registry_file"],
+                             trust_hidden=os.geteuid() == 0)
     for row in rows:
         row["check"], row["message"] = verdict(row, module.params["free_status"])
     result = {"changed": False, "listeners": sockets, "ports": rows, "conflicts": conflicts}

@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: berth contributors
 # Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
-"""Filters over what a role's probe read of apt's state. Documentation: the ``<filter>.yml``
-files beside this one."""
+"""What berth decides from a probe's reading of apt's state: the lists' freshness, and the
+apt runs that install every role's missing packages on a host (the planner's ``packages``
+section and the filters ``berth_apt_cache_valid_time``, ``berth_packages_probe`` and
+``berth_packages_missing``). Pure Python."""
 
 from __future__ import annotations
 
 
-def berth_apt_cache_valid_time(lists, valid_time):
+def cache_valid_time(lists, valid_time):
     """``valid_time`` when apt has package lists (a ``*_Packages`` file, compressed or not, in
     the probe's listing of /var/lib/apt/lists), else 0: a host without any (a fresh image)
     refreshes them before its first install."""
@@ -20,7 +22,7 @@ def _name(spec):
     return str(spec).split("=", 1)[0]
 
 
-def berth_packages_probe(wanted):
+def packages_probe(wanted):
     """What the packages play's one probe reads for the roles' contributions ``wanted``: every
     package (the contributed ones and each contribution's ``probe_packages``) and every directory
     (``probe_list``, and apt's lists for the cache's age), each once, in order."""
@@ -35,7 +37,7 @@ def berth_packages_probe(wanted):
     return {"packages": packages, "list": dirs}
 
 
-def berth_packages_missing(wanted, host):
+def packages_missing(wanted, host):
     """The apt runs that install what the roles' contributions ``wanted`` need and the probe's
     ``host`` lacks: one run per distinct ``install_recommends`` (in the order they first appear),
     each with its specs once, the roles they come from, and the smallest ``cache_valid_time`` of
@@ -60,12 +62,5 @@ def berth_packages_missing(wanted, host):
         valid = int(item.get("cache_valid_time", 86400))
         run["cache_valid_time"] = valid if run["cache_valid_time"] is None else min(valid, run["cache_valid_time"])
     for run in runs:
-        run["cache_valid_time"] = berth_apt_cache_valid_time(lists, run["cache_valid_time"])
+        run["cache_valid_time"] = cache_valid_time(lists, run["cache_valid_time"])
     return runs
-
-
-class FilterModule:
-    def filters(self):
-        return {"berth_apt_cache_valid_time": berth_apt_cache_valid_time,
-                "berth_packages_probe": berth_packages_probe,
-                "berth_packages_missing": berth_packages_missing}

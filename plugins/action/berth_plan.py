@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
+"""Action plugin: a role's plan of the host, its probe and the port guard, in one task.
+
+1. On the controller: a :class:`berth_plan.View` of the host - its variables (inventory, play,
+   role parameters, ``-e``), templated on access, with every role's ``defaults/main.yml`` of this
+   collection behind them - and the role's section of the plan
+   (``plugins/module_utils/berth_plan.py``). Bad input fails here, before the host is contacted.
+2. On the host, unless ``probe: false``: one run of ``berth.stack.berth_apps_probe`` reads what the
+   role decides from and, unless ``guard: false``, refuses every registry port held by a process
+   that is not its entry's service (the port guard), before the role changes anything.
+3. On the controller: the role's decisions from that reading (``berth_plan.decide``).
+
+Documentation: ``plugins/modules/berth_plan.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible_collections.berth.stack.plugins.lookup.flask_app_tree_hash import tree_hash
+from ansible_collections.berth.stack.plugins.module_utils import berth_plan
+
+# The collection's root: plugins/action/ is two levels below it.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE_NAMES = ("berth_ports", "flask_app", "nginx", "mariadb", "datadog", "firewall")
+# Per process: the argument specs (variable -> spec of the role's main entry point) and the
+# release id of each local source tree (a run does not change its sources).
+_SPECS = {}
+_TREE_HASHES = {}
+
+
+class _Templated(object):
+    """A mapping's values templated on first access (only what the planner reads is templated)."""
+
+    def __init__(self, source, templar):
+        self._source = source
+        self._templar = templar
+        self._done = {}
+
+    def __contains__(self, name):
+        return name in self._source
+
+    def __iter__(self):
+        return iter(self._source)
+
+    def __getitem__(self, name):
+        if name not in self._done:
+            self._done[name] = self._templar.template(self._source[name])
+        return self._done[name]
+
+
+def _specs():
+    if not _SPECS:
+        import yaml
+        for role in ROLE_NAMES:
+            path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
+            try:
+                with open(path) as handle:
+                    data = yaml.safe_load(handle) or {}
+            except OSError:
+                continue
+            for point in (data.get("argument_specs") or {}).values():
+                for name, spec in ((point or {}).get("options") or {}).items():
+                    _SPECS.setdefault(name, spec or {})
+    return _SPECS
+
+
+def _tree_hash(path):
+    key = os.path.realpath(str(path))
+    if key not in _TREE_HASHES:
+        _TREE_HASHES[key] = tree_hash(key)
+    return _TREE_HASHES[key]
+
+
+class ActionModule(ActionBase):
+    """Plan the role's work on the host, probe it and guard its registry ports."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("role", "host", "roles", "probe", "guard", "releases", "mode"))
+
+    def _defaults(self):
+        defaults = {}
+        for role in ROLE_NAMES:
+            path = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
+            if os.path.isfile(path):
+                defaults.update(self._loader.load_from_file(path, trusted_as_template=True) or {})
+        return defaults
+
+    def _view(self, task_vars, target):
+        raw_defaults = self._defaults()
+        merged = dict(raw_defaults)
+        merged.update(task_vars)
+        # Whichever role plans, a variable of the apps that names role_path (the sandbox's
+        # flask_app_source_dir) means the flask_app role's directory, as inside that role.
+        merged["role_path"] = os.path.join(ROOT, "roles", "flask_app")
+        templar = self._templar.copy_with_new_env(available_variables=merged)
+        defaults = _Templated(raw_defaults, templar)
+        all_groups = task_vars.get("groups") or {}
+        hostvars = task_vars.get("hostvars") or {}
+        peers = {}
+
+        def peer(host):
+            if host not in peers:
+                try:
+                    values = hostvars[host]
+                except KeyError:
+                    raise berth_plan.PlanError("host %s is not in the inventory" % host)
+                peers[host] = berth_plan.View(host, berth_plan.groups_of(all_groups, host), all_groups,
+                                              values, defaults, peer=peer, tree_hash=_tree_hash, specs=_specs(),
+                                              root=ROOT)
+            return peers[host]
+
+        me = task_vars.get("inventory_hostname")
+        if target and target != me:
+            return peer(target)
+        return berth_plan.View(me, task_vars.get("group_names") or berth_plan.groups_of(all_groups, me), all_groups,
+                               _Templated(task_vars, templar), defaults, peer=peer, tree_hash=_tree_hash,
+                               specs=_specs(), root=ROOT, check_mode=self._task.check_mode)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        role = args.get("role")
+        mode = args.get("mode") or "deploy"
+        releases = dict(args.get("releases") or {})
+        try:
+            view = self._view(task_vars, args.get("host"))
+            section = berth_plan.plan(role, view, args.get("roles"))
+        except (berth_plan.PlanError, AnsibleError) as exc:
+            result.update(failed=True, msg=str(exc))
+            return result
+        result.update(section)
+        result["changed"] = False
+        if not args.get("probe", True):
+            return result
+        module_args = berth_plan.probe_args(role, view, section, releases)
+        if args.get("guard", True):
+            try:
+                module_args["guard"] = berth_plan.guard(view)
+            except berth_plan.PlanError as exc:
+                result.update(failed=True, msg=str(exc))
+                return result
+        probe = self._execute_module(module_name="berth.stack.berth_apps_probe", module_args=module_args,
+                                     task_vars=task_vars)
+        if probe.get("failed") or probe.get("unreachable"):
+            for key in ("failed", "unreachable", "msg", "conflicts", "ports", "module_stderr", "module_stdout", "rc"):
+                if key in probe:
+                    result[key] = probe[key]
+            if "msg" in result and result.get("conflicts"):
+                result["msg"] = "%s: %s" % (view.name, result["msg"])
+            return result
+        result["probe"] = {"apps": probe.get("apps") or {}, "host": probe.get("host") or {}}
+        try:
+            result["decision"] = berth_plan.decide(role, view, section, result["probe"], mode, releases)
+        except berth_plan.PlanError as exc:
+            result.update(failed=True, msg=str(exc))
+        return result

@@ -1,0 +1,880 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
+"""The plan of one host: everything berth's roles render for it, derived from its inventory alone.
+
+Every role of berth starts with the action ``berth.stack.berth_plan`` (``plugins/action/``),
+which hands this module a :class:`View` of the host - its variables as the inventory, the
+play and ``-e`` give them, with every role's ``defaults/main.yml`` behind them (the one place
+each default lives) - and receives the role's section of the plan:
+
+* ``flask_app``: the apps (complete, checked records), their releases, public environment,
+  packages and what the host's probe must read;
+* ``nginx``: the listeners, and either the host's apps as upstreams and locations (a web host)
+  or the backends of a load balancer (``nginx_upstream_group``);
+* ``datadog``: datadog.yaml's settings and every check, derived from the registry and the apps;
+* ``mariadb``: the server's entry, databases and accounts (never a password);
+* ``firewall``: the entries the host opens and their clients;
+* ``packages``: every role's Debian packages for the host's one apt run;
+* ``berth_ports``: the host's registry entries (the port guard's and the port map's input).
+
+Because the sections read the same variables through the same functions, a role renders the
+same files from the same inventory whatever the entry point, tags or ``--limit``: the nginx
+and datadog roles know the host's apps when flask_app is not in the play. No section reads a
+fact that a role's task set.
+
+Given the probe's reading of the host (``decide``), the planner also decides what the
+flask_app role installs and builds, and what a rollback goes back to; ``berth_deploy`` decides
+what is restarted, reloaded, gated, restored and pruned afterwards.
+
+Pure Python (stdlib and the collection's module_utils); every refusal is a :class:`PlanError`
+listing each problem with the variable, the host and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+try:  # inside Ansible
+    from ansible_collections.berth.stack.plugins.module_utils import berth_apps as apps_core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_apt as apt_core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as dd_core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_firewall as fw_core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
+except ImportError:  # outside Ansible: the files beside this one
+    import berth_apps as apps_core  # type: ignore
+    import berth_apt as apt_core  # type: ignore
+    import berth_datadog as dd_core  # type: ignore
+    import berth_firewall as fw_core  # type: ignore
+    import berth_registry as core  # type: ignore
+
+ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", "packages")
+# The roles whose packages the packages section can contribute, in apt-run order.
+PACKAGE_ROLES = ("flask_app", "nginx", "mariadb", "datadog", "firewall")
+APT_LISTS = "/var/lib/apt/lists"
+
+# flask_app_<name> variables that are app settings under another key.
+APP_KEY_OF = {
+    "flask_app_port_name": "port",
+    "flask_app_wsgi_app": "wsgi",
+    "flask_app_source_git_repo": "git_repo",
+    "flask_app_source_git_version": "git_version",
+}
+# flask_app_* variables that are not per-app settings (fleet-wide switches, the rollback's,
+# the database context's, the secret key: classified below, never copied).
+NOT_APP_SETTINGS = {
+    "flask_app_only", "flask_app_venv_reuse", "flask_app_rollback_to", "flask_app_rollback_restore_dump",
+    "flask_app_health_path", "flask_app_secret_key", "flask_app_database_group", "flask_app_database_entry",
+    "flask_app_database_env", "flask_app_database_connect_timeout", "flask_app_database_read_timeout",
+    "flask_app_database_write_timeout", "flask_app_database_dump_on_switch", "flask_app_user", "flask_app_service",
+}
+# One-app variables refused when flask_apps lists the apps (when set to something else than
+# their default), and the ones that are gone.
+SINGLE_APP_CHECKED = ("flask_app_name", "flask_app_port_name", "flask_app_wsgi_app", "flask_app_socket",
+                      "flask_app_health_path", "flask_app_database")
+GONE = {
+    "flask_app_user": "the registry entry's user",
+    "flask_app_service": "the registry entry's service",
+    "nginx_app_port_name": "the host's apps (flask_apps, or flask_app_port_name for the one app)",
+}
+# Settings the app records know already (berth_apps.APP_KEYS) need no type from the specs.
+SAMPLE_SOURCE = "roles/flask_app/files/hello"
+UNIT_DIR = "/etc/systemd/system"
+# Datadog checks whose conf.yaml holds a secret (the mysql check's password): the plan holds them
+# redacted, the role writes them as berth_files secret entries.
+DATADOG_SECRET_CHECKS = ("mysql",)
+
+
+class PlanError(ValueError):
+    """Inputs berth cannot deploy; the text lists every problem with variable, host and fix."""
+
+
+class _Problems(object):
+    def __init__(self, host):
+        self.host = host
+        self.items = []
+
+    def add(self, text):
+        if text not in self.items:
+            self.items.append(text)
+
+    def raise_if_any(self):
+        if self.items:
+            raise PlanError(" | ".join(self.items))
+
+
+class View(object):
+    """One host's variables as the planner reads them.
+
+    ``values``: the host's own variables (inventory, play, role parameters, ``-e``), templated
+    on access (a mapping: ``in`` and ``[]``); ``defaults``: every role's defaults (a mapping,
+    templated on access); ``all_groups``: the ``groups`` magic variable; ``peer``: host name ->
+    :class:`View` of another host (its inventory variables and the defaults); ``tree_hash``:
+    directory -> release id of a local source (the controller's); ``specs``: variable ->
+    argument spec (type) of every role; ``root``: the collection's root directory.
+    """
+
+    def __init__(self, name, groups, all_groups, values, defaults, peer=None, tree_hash=None, specs=None,
+                 root="", check_mode=False):
+        self.name = str(name)
+        self.groups = [str(g) for g in (groups or [])]
+        self.all_groups = all_groups or {}
+        self._values = values if values is not None else {}
+        self._defaults = defaults if defaults is not None else {}
+        self._peer = peer
+        self._tree_hash = tree_hash
+        self.specs = specs or {}
+        self.root = root
+        self.check_mode = bool(check_mode)
+        self._cache = {}
+
+    def get(self, name, default=None):
+        if name in self._values:
+            return self._values[name]
+        if name in self._defaults:
+            return self._defaults[name]
+        return default
+
+    def default_names(self, prefix=""):
+        """The names of every role default that start with ``prefix``, sorted."""
+        return sorted(n for n in self._defaults if str(n).startswith(prefix))
+
+    def default(self, name, fallback=None):
+        return self._defaults[name] if name in self._defaults else fallback
+
+    def has(self, name):
+        return name in self._values or name in self._defaults
+
+    def is_set(self, name):
+        """True when the host's variables give ``name`` a value other than its role default."""
+        if name not in self._values:
+            return False
+        if name not in self._defaults:
+            return True
+        return self._values[name] != self._defaults[name]
+
+    def peer(self, host):
+        host = str(host)
+        if host == self.name:
+            return self
+        if self._peer is None:
+            raise PlanError("the plan of %s needs host %s's variables, which are not available" % (self.name, host))
+        return self._peer(host)
+
+    def tree_hash(self, path):
+        if self._tree_hash is None:
+            raise PlanError("no tree hash available for %s" % path)
+        return self._tree_hash(path)
+
+    def cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+
+def _mapping(value):
+    return value if isinstance(value, Mapping) else {}
+
+
+def groups_of(all_groups, host):
+    """The groups a host belongs to (from the ``groups`` magic variable)."""
+    return sorted(g for g, members in (all_groups or {}).items()
+                  if g not in ("all", "ungrouped") and host in (members or []))
+
+
+# --- The registry ---------------------------------------------------------------------------------
+
+def registry(v):
+    """The host's effective registry (every entry, overrides merged) or :class:`PlanError`."""
+    def compute():
+        entries, _, problems = core.effective(v.get("berth_ports"), v.get("berth_ports_overrides") or {})
+        if problems:
+            first = problems[0]
+            raise PlanError("%s on %s: %s. Fix: %s." % (
+                first.names[0] if first.names else "berth_ports", v.name, first.text,
+                first.fix.replace("{registry_file}", registry_file(v))))
+        return entries
+    return v.cached("registry", compute)
+
+
+def registry_file(v):
+    return core.registry_file(v.get("inventory_dir"))
+
+
+def host_entries(v, enabled_only=False):
+    """The entries that apply to this host (reserved ones included unless ``enabled_only``)."""
+    return core.for_host(registry(v), v.groups, enabled_only)
+
+
+def entry(v, variable, problems=None):
+    """The effective entry named by the variable ``variable`` (e.g. nginx_http_port_name)."""
+    name = str(v.get(variable) or "")
+    entries = registry(v)
+    if name not in entries:
+        text = ("%s on %s names registry entry '%s', which is not in berth_ports. Fix: add it to %s or name an "
+                "existing entry (%s)." % (variable, v.name, name, registry_file(v), ", ".join(sorted(entries))))
+        if problems is None:
+            raise PlanError(text)
+        problems.add(text)
+        return None
+    return entries[name]
+
+
+def _opened_here(entry_, groups):
+    return entry_.get("enabled", True) is not False and core.applies(entry_, groups)
+
+
+# --- The apps --------------------------------------------------------------------------------------
+
+def app_settings(v):
+    """The fleet-wide and one-app settings every app of flask_apps inherits, from the flask_app_*
+    variables (berth_apps.normalize's ``defaults``), and the extra settings' types.
+
+    Every flask_app_<key> variable of the role's defaults is the app setting <key> (a few are
+    renamed, APP_KEY_OF): a new gunicorn setting needs its default, its argument spec and the
+    template that renders it, nothing here.
+    """
+    def compute():
+        defaults = {}
+        extra = {}
+        known = set(apps_core.APP_KEYS) | {"name", "group", "gunicorn_requirement", "trace_entry",
+                                           "dogstatsd_entry", "health_path"}
+        for variable in v.default_names("flask_app_"):
+            if variable in NOT_APP_SETTINGS:
+                continue
+            key = APP_KEY_OF.get(variable, variable[len("flask_app_"):])
+            defaults[key] = v.get(variable)
+            if key not in known:
+                extra[key] = (v.specs.get(variable) or {}).get("type", "raw")
+        if not defaults.get("source_dir"):
+            defaults["source_dir"] = os.path.join(v.root, SAMPLE_SOURCE)
+        name = str(defaults.get("name") or "hbnb")
+        for key, base in (("root", "/srv/"), ("conf_dir", "/etc/"), ("state_dir", "/var/lib/")):
+            defaults[key] = defaults.get(key) or base + name
+        health = v.get("flask_app_health")
+        health = dict(health) if isinstance(health, Mapping) else health
+        if isinstance(health, dict) and not health.get("path"):
+            health["path"] = v.get("flask_app_health_path") or "/"
+        defaults["health"] = health
+        defaults["secret_key"] = "set" if str(v.get("flask_app_secret_key") or "").strip() else ""
+        return defaults, extra
+    return v.cached("app_settings", compute)
+
+
+def db_context(v):
+    """What an app's database resolves against (berth_apps._database): each server host's own
+    enabled entries and address, and the accounts of mariadb_users without their passwords."""
+    group = str(v.get("flask_app_database_group") or "db")
+    servers = {}
+    for host in v.all_groups.get(group) or []:
+        peer = v.peer(host)
+        try:
+            entries = core.for_host(registry(peer), peer.groups, True)
+        except PlanError:
+            entries = {}
+        servers[str(host)] = {"address": str(peer.get("ansible_host") or host), "entries": entries}
+    users = {}
+    for name, account in _mapping(v.get("mariadb_users")).items():
+        account = _mapping(account)
+        password = str(account.get("password") or "")
+        users[str(name)] = {
+            "databases": list(account.get("databases") or []),
+            "password": "missing" if not password.strip() else (
+                "url_unsafe" if apps_core.URL_UNSAFE_RE.search(password) else "set"),
+        }
+    return {"group": group, "entry": v.get("flask_app_database_entry"), "env": v.get("flask_app_database_env"),
+            "connect_timeout": v.get("flask_app_database_connect_timeout"),
+            "read_timeout": v.get("flask_app_database_read_timeout"),
+            "write_timeout": v.get("flask_app_database_write_timeout"),
+            "dump_on_switch": v.get("flask_app_database_dump_on_switch"),
+            "servers": servers, "users": users}
+
+
+def single_app_set(v):
+    """The one-app variables the host sets (berth_apps.normalize's ``single_app_vars``)."""
+    found = [name for name in SINGLE_APP_CHECKED if v.is_set(name)]
+    return found + [name for name in ("flask_app_user", "flask_app_service") if v.has(name)]
+
+
+def apps(v, required=False):
+    """The apps of this host: complete, checked records (berth_apps.normalize).
+
+    With flask_apps empty, the host runs the one app of the flask_app_* variables where its
+    registry entry (flask_app_port_name) is opened; elsewhere (a load balancer, a database
+    host) it has none, unless ``required`` (the flask_app role itself), which refuses then.
+    """
+    def compute():
+        defaults, extra = app_settings(v)
+        flask_apps = v.get("flask_apps") or {}
+        if not flask_apps and not required:
+            one = registry(v).get(str(defaults.get("port") or ""))
+            if not (isinstance(one, Mapping) and one.get("proto") == "tcp" and _opened_here(one, v.groups)):
+                return []
+        try:
+            return apps_core.normalize(flask_apps, defaults, v.get("berth_ports"), v.get("berth_ports_overrides") or {},
+                                       v.name, v.groups, single_app_set(v), db_context(v), extra)
+        except apps_core.AppError as exc:
+            raise PlanError(str(exc))
+    return v.cached(("apps", bool(required)), compute)
+
+
+def app_env(v, record):
+    """The public environment of an app (its env file without BERTH_RELEASE and the secrets)."""
+    env = {"BERTH_APP": record["name"], "BERTH_PORT": str(record["port"]), "BERTH_BIND": record["bind"],
+           "BERTH_STATE_DIR": record["state_dir"]}
+    env.update(record["dd_env"])
+    env.update((record.get("database") or {}).get("env") or {})
+    env.update(record["env"])
+    return env
+
+
+def app_secrets(v, records):
+    """App name -> its secret environment (the Flask secret key, the database password).
+
+    Only for templates and modules that run under no_log; never part of a plan result.
+    """
+    master = v.get("flask_app_secret_key") or ""
+    flask_apps = _mapping(v.get("flask_apps"))
+    users = _mapping(v.get("mariadb_users"))
+    out = {}
+    for record in records:
+        if record["secret"] == "explicit":
+            secret = str(_mapping(flask_apps.get(record["name"])).get("secret_key") or "")
+        elif record["secret"] == "none":
+            secret = ""
+        else:
+            secret = apps_core.secret_for(master, record["name"], record["secret"])
+        env = {"FLASK_SECRET_KEY": secret} if secret else {}
+        database = record.get("database")
+        if database:
+            env[database["password_env"]] = str(_mapping(users.get(database["user"])).get("password") or "")
+        out[record["name"]] = env
+    return out
+
+
+def db_client_options(v, records):
+    """App name -> the [client] options of its database account (password included), for
+    mariadb-dump and mariadb on stdin. Only under no_log."""
+    users = _mapping(v.get("mariadb_users"))
+    out = {}
+    for record in records:
+        database = record.get("database")
+        if not database:
+            continue
+        password = str(_mapping(users.get(database["user"])).get("password") or "")
+        password = password.replace("\\", "\\\\").replace('"', '\\"')
+        # skip-ssl: the server has no TLS certificate (roles/mariadb does not configure TLS; its
+        # firewall admits only the web hosts), and Debian 13's client would refuse it otherwise.
+        out[record["name"]] = '[client]\nhost=%s\nport=%s\nuser=%s\npassword="%s"\nskip-ssl\n' % (
+            database["host"], database["port"], database["user"], password)
+    return out
+
+
+def _var(record, key, single_var, many):
+    return ("flask_apps.%s.%s" % (record["name"], key)) if many else single_var
+
+
+def flask_app(v):
+    """The flask_app role's section: the apps of the host and everything their deploy needs."""
+    problems = _Problems(v.name)
+    records = apps(v, required=True)
+    many = bool(v.get("flask_apps"))
+    names = [r["name"] for r in records]
+    only = [str(n) for n in (v.get("flask_app_only") or [])]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        problems.add("flask_app_only names %s, not an app of %s (apps: %s). Fix: name apps of flask_apps."
+                     % (", ".join(unknown), v.name, ", ".join(names)))
+    for record in records:
+        if record["git_repo"]:
+            continue
+        source = record["source_dir"]
+        if not os.path.isdir(source) or not os.listdir(source) or (
+                record["requirements_file"] and not os.path.isfile(os.path.join(source, record["requirements_file"]))):
+            problems.add(
+                "flask_app_source_dir '%s' on %s is missing, empty or has no %s (app %s). Fix: point "
+                "flask_app_source_dir (or flask_apps.<app>.source_dir) at the app's source tree, list pins in "
+                "flask_app_requirements (flask_apps.<app>.requirements) when the repository has no requirements "
+                "file, or set flask_app_source_git_repo." % (source, v.name, record["requirements_file"] or "files",
+                                                            record["name"]))
+    problems.raise_if_any()
+    selected = only or names
+    releases = {}
+    for record in records:
+        if record["release"]:
+            releases[record["name"]] = record["release"]
+        elif not record["git_repo"]:
+            releases[record["name"]] = v.tree_hash(record["source_dir"])
+    packages = ["python3-venv"]
+    if any(r["git_repo"] for r in records):
+        packages.append("git")
+    if any((r.get("database") or {}).get("dump_on_switch") for r in records):
+        packages.append("mariadb-client")
+    for record in records:
+        packages.extend(p for p in record["packages"] if p not in packages)
+    for record in records:
+        record["var"] = "flask_apps.%s" % record["name"] if many else ""
+        record["check_attempts"] = 3 if record.get("database") else 1
+    return {
+        "host": v.name,
+        "apps": records,
+        "selected": [n for n in names if n in selected],
+        "many": many,
+        "releases": releases,
+        "env": {r["name"]: app_env(v, r) for r in records},
+        "packages": packages,
+        "venv_reuse": bool(v.get("flask_app_venv_reuse", True)),
+        "gunicorn_requirement": str(v.get("flask_app_gunicorn_requirement") or ""),
+        "venv_roots": sorted({r["root"] for r in records}),
+        "unit_dir": UNIT_DIR,
+        "rollback_to": v.get("flask_app_rollback_to") or "",
+        "rollback_restore_dump": bool(v.get("flask_app_rollback_restore_dump")),
+    }
+
+
+def flask_app_probe(section, releases=None):
+    """What the flask_app role's probe reads: every app's releases (the wanted one included),
+    the packages, accounts, units and apt's lists."""
+    releases = dict(section["releases"], **(releases or {}))
+    records = section["apps"]
+    return {
+        "apps": [apps_core.probe_item(r, releases) for r in records],
+        "packages": section["packages"],
+        "accounts": {"users": sorted({r["user"] for r in records}), "groups": sorted({r["group"] for r in records})},
+        "units": [r["service"] + ".service" for r in records],
+        "list": [APT_LISTS],
+    }
+
+
+def flask_app_decide(section, probe, releases=None):
+    """What the flask_app role does on this host, from its probe: packages to install, accounts
+    to create or correct, directories, the git apps to fetch, the releases to build, the apps
+    not running and those already deployed (a first deploy starts instead of restarting)."""
+    releases = dict(section["releases"], **(releases or {}))
+    host = _mapping(probe.get("host"))
+    states = _mapping(probe.get("apps"))
+    records = section["apps"]
+    selected = [r for r in records if r["name"] in section["selected"]]
+    users = _mapping(host.get("users"))
+    have_groups = _mapping(host.get("groups"))
+    accounts = {"groups": sorted({r["group"] for r in records if r["group"] not in have_groups}), "users": []}
+    seen = set()
+    for record in records:
+        if record["user"] in seen:
+            continue
+        seen.add(record["user"])
+        have = users.get(record["user"])
+        wanted = {"group": record["group"], "shell": "/usr/sbin/nologin", "home": record["state_dir"],
+                  "comment": "berth flask_app " + record["name"]}
+        if not (have and all(have.get(k) == val for k, val in wanted.items())):
+            accounts["users"].append(dict(wanted, name=record["user"], exists=bool(have)))
+    dirs = []
+    for record in records:
+        for path, mode in ((record["root"], "0751"), (record["root"] + "/releases", "0751"), (record["conf_dir"], "0750")):
+            dirs.append({"path": path, "state": "directory", "owner": "root", "group": record["group"], "mode": mode})
+    units = _mapping(host.get("units"))
+    not_running = [r["name"] for r in selected
+                   if not (_mapping(units.get(r["service"] + ".service")).get("enabled")
+                           and _mapping(units.get(r["service"] + ".service")).get("active"))]
+    build = [r["name"] for r in selected
+             if r["name"] in releases and not _mapping(states.get(r["name"])).get("built")]
+    installed = _mapping(host.get("packages"))
+    missing = [p for p in section["packages"] if not installed.get(p)]
+    return {
+        "missing_packages": missing,
+        "apt_cache_valid_time": apt_core.cache_valid_time(_mapping(host.get("dirs")).get(APT_LISTS), 86400),
+        "accounts": accounts,
+        "dirs": dirs,
+        "git": [r["name"] for r in selected if r["git_repo"]],
+        "build": build,
+        "not_running": not_running,
+        "deployed": [r["name"] for r in selected if _mapping(states.get(r["name"])).get("current")],
+        "releases": releases,
+    }
+
+
+def rollback_decide(section, probe):
+    """The release each selected app goes back to (flask_app_rollback_to, else its previous),
+    or PlanError naming every app that has none, before anything changes."""
+    named = section["rollback_to"]
+    states = _mapping(probe.get("apps"))
+    targets, problems = {}, []
+    for record in section["apps"]:
+        if record["name"] not in section["selected"]:
+            continue
+        wanted = (str(named.get(record["name"], "")) if isinstance(named, Mapping) else str(named or ""))
+        if wanted and (not apps_core.RELEASE_RE.match(wanted) or ".." in wanted):
+            problems.append("flask_app_rollback_to '%s' on %s is not a release id (letters, digits, '.', '_', '-'; "
+                            "no '/' or '..')." % (wanted, section.get("host", "this host")))
+            continue
+        state = _mapping(states.get(record["name"]))
+        target = (record["root"] + "/releases/" + wanted) if wanted else str(state.get("previous") or "")
+        targets[record["name"]] = target
+        if not target or os.path.basename(target) not in (state.get("built_releases") or []):
+            label = ("app %s " % record["name"]) if len(section["apps"]) > 1 else ""
+            problems.append(
+                "flask_app on %s: cannot roll back %sto %s: %s. Releases on the host are under %s/releases; name one "
+                "with -e flask_app_rollback_to=<id> (or leave the app out with -e '{\"flask_app_only\": [...]}')."
+                % (section.get("host", "this host"), label,
+                   os.path.basename(target) if target and named else "the previous release",
+                   ("no previous release is recorded (%s/previous)" % record["root"]) if not target
+                   else "%s is not a built, validated release" % target, record["root"]))
+    if problems:
+        raise PlanError(" | ".join(problems))
+    return {"targets": targets, "releases": {name: os.path.basename(t) for name, t in targets.items()}}
+
+
+# --- Nginx -----------------------------------------------------------------------------------------
+
+def nginx(v):
+    """The nginx role's section: its listeners, and the host's apps as upstreams and locations
+    (a web host) or the backends of a load balancer (nginx_upstream_group)."""
+    problems = _Problems(v.name)
+    if v.has("nginx_app_port_name") and v.is_set("nginx_app_port_name"):
+        problems.add("nginx_app_port_name on %s is gone: Nginx proxies to %s. Fix: remove nginx_app_port_name "
+                     "(set flask_app_port_name for the one app)." % (v.name, GONE["nginx_app_port_name"]))
+    http = entry(v, "nginx_http_port_name", problems)
+    https = entry(v, "nginx_https_port_name", problems)
+    status = entry(v, "nginx_status_port_name", problems)
+    problems.raise_if_any()
+    if not (http.get("enabled", True) and http.get("proto") == "tcp" and status.get("enabled", True)
+            and status.get("proto") == "tcp" and core.is_loopback(status.get("bind"))):
+        problems.add(
+            "%s and %s must be enabled tcp entries and %s must bind a loopback address (127.0.0.0/8 or ::1); got "
+            "%s=%s, %s=%s. Fix berth_ports / berth_ports_overrides in inventories/<env>/group_vars." % (
+                v.get("nginx_http_port_name"), v.get("nginx_status_port_name"), v.get("nginx_status_port_name"),
+                v.get("nginx_http_port_name"), _entry_text(http), v.get("nginx_status_port_name"), _entry_text(status)))
+    https_enabled = bool(https.get("enabled", True)) and core.applies(https, v.groups)
+    if https_enabled and not (v.get("nginx_tls_certificate") and v.get("nginx_tls_certificate_key")):
+        problems.add("%s is enabled for %s but nginx_tls_certificate and/or nginx_tls_certificate_key are empty; "
+                     "set both or disable the entry." % (v.get("nginx_https_port_name"), v.name))
+    group = str(v.get("nginx_upstream_group") or "")
+    section = {"http": http, "https": https, "status": status, "https_enabled": https_enabled,
+               "mode": "lb" if group else "apps", "upstream_name": "berth_backend",
+               "upstream": None, "apps": [], "locations": []}
+    if group:
+        members = v.all_groups.get(group) or []
+        if not members or v.name in members:
+            problems.add("nginx_upstream_group '%s' must be a non-empty inventory group that does not contain the "
+                         "load balancer %s itself." % (group, v.name))
+        problems.raise_if_any()
+        section["upstream"] = {
+            "group": group,
+            "keepalive": v.get("nginx_upstream_keepalive"),
+            "max_fails": v.get("nginx_upstream_max_fails"),
+            "fail_timeout": v.get("nginx_upstream_fail_timeout"),
+            "backends": lb_backends(v, group),
+        }
+        return section
+    try:
+        records = apps(v)
+    except PlanError as exc:
+        problems.add(str(exc))
+        records = []
+    if not records and not problems.items:
+        problems.add(
+            "nginx_upstream_group is empty on %s, so Nginx proxies to the host's apps, but none is opened here: "
+            "flask_apps is empty and the one app's entry %s is disabled, not tcp or not opened on this host "
+            "(host in %s). Put the host in the app's group, define flask_apps, or set nginx_upstream_group "
+            "(load balancers: group_vars/lb/nginx.yml)." % (v.name, v.get("flask_app_port_name"), v.groups))
+    problems.raise_if_any()
+    defaults = {"keepalive": v.get("nginx_upstream_keepalive"), "max_fails": v.get("nginx_upstream_max_fails"),
+                "fail_timeout": v.get("nginx_upstream_fail_timeout"),
+                "connect_timeout": v.get("nginx_proxy_connect_timeout"),
+                "send_timeout": v.get("nginx_proxy_send_timeout"), "read_timeout": v.get("nginx_proxy_read_timeout")}
+    upstreams = []
+    for record in records:
+        if record.get("socket"):
+            continue
+        item = {"name": record["name"], "port_name": record["port_name"], "upstream": record["upstream"],
+                "server": core.host_port(core.connect_host(record["bind"]), record["port"])}
+        item.update({key: record["nginx"].get(key, value) for key, value in defaults.items()})
+        upstreams.append(item)
+    section["apps"] = upstreams
+    section["locations"] = apps_core.nginx_locations(records)
+    return section
+
+
+def lb_backends(v, group):
+    """Every host of ``group`` on its own effective nginx_http entry (named by the load balancer's
+    nginx_http_port_name), addressed by ansible_host or its inventory name."""
+    backends = []
+    for host in v.all_groups.get(group) or []:
+        peer = v.peer(host)
+        entries = registry(peer)
+        name = str(v.get("nginx_http_port_name"))
+        if name not in entries:
+            raise PlanError("backend %s of nginx_upstream_group %s has no registry entry %s (nginx_http_port_name). "
+                            "Fix berth_ports for that host." % (host, group, name))
+        backends.append({"name": str(host), "address": str(peer.get("ansible_host") or host),
+                         "port": int(entries[name]["port"])})
+    return backends
+
+
+def _entry_text(entry_):
+    return "{%s}" % ", ".join("%s: %s" % (k, entry_[k]) for k in sorted(entry_))
+
+
+# --- Datadog ---------------------------------------------------------------------------------------
+
+def datadog(v):
+    """The datadog role's section: datadog.yaml's settings (no API key) and every check of the
+    host (the mysql check's password redacted), derived from the registry and the host's apps."""
+    key = v.get("datadog_api_key")
+    if key is None or not str(key).strip():
+        raise PlanError("datadog_api_key is empty or undefined for host %s. Set vault_datadog_api_key in "
+                        "inventories/<env>/group_vars/all/vault.yml (ansible-vault edit it); group_vars/all/secrets.yml "
+                        "maps it to datadog_api_key." % v.name)
+    entries = registry(v)
+    try:
+        ports = dd_core.agent_ports(entries, v.get("datadog_port_names"))
+        options = {
+            "nginx_status_name": v.get("datadog_nginx_status_port_name"),
+            "nginx_http_name": v.get("datadog_nginx_http_port_name"),
+            "app_name": v.get("datadog_app_port_name"),
+            "apps": apps(v),
+            "status_path": v.get("datadog_nginx_status_path"),
+            "http_paths": v.get("datadog_http_check_paths"),
+            "http_timeout": v.get("datadog_http_check_timeout"),
+            "tcp_timeout": v.get("datadog_tcp_check_timeout"),
+            "process_search": v.get("datadog_process_search_strings"),
+            "tags": v.get("datadog_tags"),
+            "mysql_name": v.get("datadog_mysql_port_name"),
+            "mysql_user": v.get("datadog_mysql_user"),
+            "mysql_password": v.get("datadog_mysql_password"),
+            "host": v.name,
+            "berth_ports_check": dd_core.berth_ports_check(
+                core.for_host(entries, v.groups), v.get("datadog_berth_ports_free_status"),
+                v.get("datadog_berth_ports_interval")),
+        }
+        checks = dd_core.checks_config(v.get("datadog_checks"), entries, v.groups, options, redact=True)
+    except dd_core.DatadogError as exc:
+        raise PlanError("datadog on %s: %s" % (v.name, exc))
+    config = {"site": v.get("datadog_site")}
+    if v.get("datadog_hostname"):
+        config["hostname"] = v.get("datadog_hostname")
+    if v.get("datadog_tags"):
+        config["tags"] = list(v.get("datadog_tags"))
+    config = _combine(config, {"process_config": {"process_collection": {
+        "enabled": bool(v.get("datadog_process_collection_enabled"))}}})
+    config = _combine(config, {k: val for k, val in _mapping(v.get("datadog_config_extra")).items() if k != "api_key"})
+    config = _combine(config, ports)
+    config = _combine(config, {"apm_config": {"enabled": bool(v.get("datadog_apm_enabled"))
+                                              and bool(ports["apm_config"]["enabled"])}})
+    return {"config": config, "checks": checks, "ports": ports, "secret_checks": list(DATADOG_SECRET_CHECKS)}
+
+
+def _combine(base, change):
+    """Recursive dict merge (Ansible's combine(recursive=true))."""
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _combine(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# --- MariaDB ---------------------------------------------------------------------------------------
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
+
+
+def mariadb(v):
+    """The mariadb role's section: the server's entry, the databases and the accounts (one per
+    account and host it connects from; never a password)."""
+    problems = _Problems(v.name)
+    server = entry(v, "mariadb_port_name")
+    if not (server.get("enabled", True) and server.get("proto") == "tcp" and core.applies(server, v.groups)):
+        problems.add(
+            "The MariaDB server on %s listens on registry entry %s (mariadb_port_name), but that entry is disabled, "
+            "not tcp or not opened on this host (groups %s, host in %s). Fix berth_ports.%s (or berth_ports_overrides) "
+            "in inventories/<env>/group_vars, or put the host in the entry's group."
+            % (v.name, v.get("mariadb_port_name"), list(server.get("groups") or []), v.groups,
+               v.get("mariadb_port_name")))
+    users = v.get("mariadb_users")
+    if not isinstance(users, Mapping):
+        problems.add("mariadb on %s: mariadb_users is not a mapping of account to {password, databases}." % v.name)
+        users = {}
+    databases = []
+    for item in v.get("mariadb_databases") or []:
+        spec = item if isinstance(item, Mapping) else {"name": item}
+        databases.append({"name": str(spec.get("name")),
+                          "encoding": spec.get("encoding") or v.get("mariadb_character_set"),
+                          "collation": spec.get("collation") or v.get("mariadb_collation")})
+    names = [d["name"] for d in databases]
+    monitor = str(v.get("mariadb_monitor_user") or "")
+    found = []
+    bad = [n for n in names + [str(u) for u in users] + [monitor] if n and not NAME_RE.match(n)]
+    if bad:
+        found.append("names %s are not 1-64 letters, digits or _ (mariadb_databases, mariadb_users)" % ", ".join(bad))
+    no_password = [str(n) for n, u in users.items() if not str(_mapping(u).get("password") or "").strip()]
+    if no_password:
+        found.append("mariadb_users.%s has no password: set password from a vault_* variable "
+                     "(group_vars/all/vault.yml)" % ", mariadb_users.".join(no_password))
+    unknown = []
+    for account in users.values():
+        unknown.extend(d for d in _mapping(account).get("databases") or [] if d not in names and d not in unknown)
+    if unknown:
+        found.append("mariadb_users grants databases %s that mariadb_databases does not create: add them there"
+                     % ", ".join(unknown))
+    if monitor and not str(v.get("mariadb_monitor_password") or "").strip():
+        found.append("mariadb_monitor_password is empty for the monitoring account %s: set it from "
+                     "vault_mariadb_monitor_password in group_vars/all/secrets.yml, or set mariadb_monitor_user: \"\" "
+                     "for none" % monitor)
+    if monitor and monitor in users:
+        found.append("mariadb_monitor_user %s is also in mariadb_users: the monitoring account is read-only, give "
+                     "the apps another name" % monitor)
+    if found:
+        problems.add("mariadb on %s: %s." % (v.name, "; ".join(found)))
+    problems.raise_if_any()
+    loopback = core.is_loopback(server.get("bind"))
+    accounts = []
+    for name in sorted(users):
+        account = _mapping(users[name])
+        privileges = "/".join("%s.*:ALL" % d for d in account.get("databases") or [])
+        for host in account.get("hosts") or (LOOPBACK_HOSTS if loopback else ["%"]):
+            accounts.append({"user": str(name), "host": str(host), "priv": privileges, "monitor": False})
+    if monitor:
+        for host in LOOPBACK_HOSTS:
+            accounts.append({"user": monitor, "host": host, "monitor": True,
+                             "priv": "*.*:PROCESS/performance_schema.*:SELECT"})
+    return {"entry": server, "loopback": loopback, "databases": databases, "accounts": accounts}
+
+
+# --- Firewall --------------------------------------------------------------------------------------
+
+def firewall(v):
+    """The firewall role's section: whether it is on, the entries this host opens to the network
+    (enabled, non-loopback binds) and, for an entry with clients, those groups' hosts' addresses
+    (ansible_host, else the inventory name) and the names to resolve on the host."""
+    enabled = bool(v.get("firewall_enabled"))
+    if not enabled:
+        return {"enabled": False, "allow": {}, "clients": {"entries": {}, "names": []}}
+    allow = {name: e for name, e in host_entries(v, True).items() if not core.is_loopback(e.get("bind"))}
+    try:
+        clients = fw_core.clients(allow, v.all_groups, lambda member: v.peer(member).get("ansible_host"), v.name)
+    except fw_core.FirewallError as exc:
+        raise PlanError(str(exc))
+    return {"enabled": True, "allow": allow, "clients": clients}
+
+
+# --- Packages --------------------------------------------------------------------------------------
+
+def datadog_package(v):
+    version = str(v.get("datadog_agent_version") or "")
+    return "datadog-agent" + ("=" + version if version else "")
+
+
+def packages(v, roles):
+    """Every role's Debian packages for this host's one apt run (berth_apt.packages_missing's
+    ``wanted``), for the roles a play applies to the host, in PACKAGE_ROLES order."""
+    wanted = []
+    unknown = [r for r in roles if r not in PACKAGE_ROLES]
+    if unknown:
+        raise PlanError("packages: unknown roles %s (known: %s)" % (", ".join(unknown), ", ".join(PACKAGE_ROLES)))
+    for role in PACKAGE_ROLES:
+        if role not in roles:
+            continue
+        if role == "flask_app":
+            wanted.append({"role": role, "packages": flask_app(v)["packages"], "install_recommends": None,
+                           "cache_valid_time": 86400})
+        elif role == "nginx":
+            wanted.append({"role": role, "packages": [v.get("nginx_package_name")], "install_recommends": None,
+                           "cache_valid_time": int(v.get("nginx_apt_cache_valid_time"))})
+        elif role == "mariadb":
+            wanted.append({"role": role, "packages": list(v.get("mariadb_packages") or []),
+                           "install_recommends": bool(v.get("mariadb_install_recommends")),
+                           "cache_valid_time": int(v.get("mariadb_apt_cache_valid_time"))})
+        elif role == "datadog":
+            wanted.append({"role": role, "packages": [datadog_package(v)], "install_recommends": None,
+                           "cache_valid_time": 86400, "probe_packages": list(v.get("datadog_apt_prerequisites") or []),
+                           "probe_list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))]})
+        elif role == "firewall" and bool(v.get("firewall_enabled")):
+            wanted.append({"role": role, "packages": ["nftables"], "install_recommends": None, "cache_valid_time": 86400})
+    return {"wanted": wanted, "probe": apt_core.packages_probe(wanted)}
+
+
+# --- The plan --------------------------------------------------------------------------------------
+
+def guard(v):
+    """What the port guard compares with the host's listeners: every entry that applies to it."""
+    return {"entries": host_entries(v), "registry_file": registry_file(v)}
+
+
+def probe_args(role, v, section, releases=None):
+    """What the role's probe (berth_apps_probe, one module run) reads on the host."""
+    if role == "flask_app":
+        return flask_app_probe(section, releases)
+    if role == "nginx":
+        return {"packages": [v.get("nginx_package_name")], "units": [v.get("nginx_service_name")],
+                "read": [v.get("nginx_drain_state_file")], "list": [APT_LISTS]}
+    if role == "datadog":
+        return {"packages": list(v.get("datadog_apt_prerequisites") or []) + ["datadog-agent"],
+                "units": list(v.get("datadog_services") or []),
+                "list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))]}
+    if role == "mariadb":
+        return {"packages": list(v.get("mariadb_packages") or []), "units": [v.get("mariadb_service_name")],
+                "list": [APT_LISTS]}
+    if role == "packages":
+        return dict(section["probe"])
+    return {}
+
+
+def decide(role, v, section, probe, mode="deploy", releases=None):
+    """What the role does on this host, from its section and the probe's reading."""
+    host = _mapping(probe.get("host"))
+    if role == "flask_app":
+        if mode == "rollback":
+            return rollback_decide(section, probe)
+        if mode == "info":
+            return {"current": {name: _mapping(state).get("current_release", "")
+                                for name, state in _mapping(probe.get("apps")).items()}}
+        return flask_app_decide(section, probe, releases)
+    if role == "nginx":
+        installed = bool(_mapping(host.get("packages")).get(v.get("nginx_package_name")))
+        unit = _mapping(_mapping(host.get("units")).get(v.get("nginx_service_name")))
+        state = _mapping(host.get("files")).get(v.get("nginx_drain_state_file"))
+        drained = []
+        if state:
+            try:
+                import json
+                drained = sorted(json.loads(state).get("drained") or [])
+            except (ValueError, AttributeError):
+                drained = []
+        valid = int(v.get("nginx_apt_cache_valid_time"))
+        return {"installed": installed, "running": bool(unit.get("enabled") and unit.get("active")),
+                "drained": drained,
+                "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(
+                    _mapping(host.get("dirs")).get(APT_LISTS), valid)}
+    if role == "mariadb":
+        installed = _mapping(host.get("packages"))
+        return {"missing_packages": [p for p in v.get("mariadb_packages") or [] if not installed.get(p)],
+                "apt_cache_valid_time": apt_core.cache_valid_time(_mapping(host.get("dirs")).get(APT_LISTS),
+                                                                  int(v.get("mariadb_apt_cache_valid_time")))}
+    if role == "packages":
+        runs = apt_core.packages_missing(section["wanted"], host)
+        return {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
+    return {}
+
+
+def plan(role, v, roles=None):
+    """The section of the plan ``role`` renders for host ``v`` (PlanError on bad input)."""
+    if role == "flask_app":
+        return flask_app(v)
+    if role == "nginx":
+        return nginx(v)
+    if role == "datadog":
+        return datadog(v)
+    if role == "mariadb":
+        return mariadb(v)
+    if role == "firewall":
+        return firewall(v)
+    if role == "packages":
+        return packages(v, list(roles or []))
+    if role == "berth_ports":
+        return {"entries": host_entries(v)}
+    raise PlanError("berth_plan: unknown role %r (known: %s)" % (role, ", ".join(ROLES)))
