@@ -24,9 +24,9 @@ SANDBOX = ROOT / "inventories" / "sandbox"
 GUARDS = (
     "Check every host's effective port registry at once",
     "preflight | Refuse registry ports held by a foreign process",
-    "preflight | Resolve and check the apps of the host",
-    "Preflight | Check the registry entries this role listens on",
-    "Preflight | Require datadog_api_key",
+    "Plan the apps (release ids, sources, WSGI targets, databases)",
+    "Plan Nginx (registry entries, TLS files, upstream group or the host's apps)",
+    "Plan the Datadog agent (API key, agent ports, checks)",
 )
 DOCUMENTED_TAGS = ("web", "lb", "monitoring", "firewall")
 

@@ -151,17 +151,29 @@ def berth_rollout_plan(groups, stages, serial, backends=None, limit=None):
         errors.append("no host to roll out to: --limit matches no host of rollout_stages %s" % ", ".join(stages))
     if errors:
         raise AnsibleFilterError("rollout plan refused:\n  - " + "\n  - ".join(errors))
+    kept = [s for s in stages if s in stage_hosts]
     return {
         "hosts": order,
         "batches": batches,
         "stage_of": stage_of,
-        "stages": [s for s in stages if s in stage_hosts],
+        "stages": kept,
         "stage_hosts": stage_hosts,
+        "summary": "%d stage(s): %s. Batches: %s." % (
+            len(kept), "; ".join("%s = %s" % (s, ", ".join(stage_hosts[s])) for s in kept),
+            ", ".join(str(b) for b in batches)),
     }
+
+
+def berth_rollout_moved(before, after):
+    """The apps whose release changed since ``before`` (app -> release before the batch; apps that
+    had none are left out) according to ``after`` (app -> release now): those a failed batch puts
+    back."""
+    return sorted(name for name, release in (before or {}).items()
+                  if release and (after or {}).get(name, "") != release)
 
 
 class FilterModule(object):
     """berth rollout planning filters."""
 
     def filters(self):
-        return {"berth_rollout_plan": berth_rollout_plan}
+        return {"berth_rollout_plan": berth_rollout_plan, "berth_rollout_moved": berth_rollout_moved}
