@@ -19,6 +19,9 @@ sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collect
 from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
+# The host's one app (flask_apps is empty here): the entry Nginx proxies to is the app's.
+DEFAULTS.update({k: v for k, v in yaml.safe_load((ROOT / "roles/flask_app/defaults/main.yml").read_text()).items()
+                 if k == "flask_app_port_name"})
 CONFIG_FILES = [
     f["dest"]
     for f in yaml.safe_load((ROOT / "roles/nginx/vars/main.yml").read_text())["__nginx_config_files"]
@@ -121,7 +124,7 @@ def test_headers(host):
 def test_health_pass_through(host):
     v = _vars(host)
     http = _entry(host, "nginx_http_port_name")
-    app = _entry(host, "nginx_app_port_name")
+    app = _entry(host, "flask_app_port_name")
     body = json.loads(host.check_output("curl -sf http://127.0.0.1:%s%s", str(http["port"]), v["nginx_health_path"]))
     assert body["status"] == "ok"
     assert body["port"] == app["port"]

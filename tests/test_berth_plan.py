@@ -1,0 +1,278 @@
+"""The planner (plugins/module_utils/berth_plan.py): a host's state is a function of its inventory.
+
+The views are the sandbox inventory's hosts as the berth_plan action builds them (tests/planview.py):
+the host's variables over every role's defaults, templated by Ansible's Templar.
+"""
+
+import copy
+
+import pytest
+import yaml
+
+import planview
+from ansible_collections.berth.stack.plugins.module_utils import berth_deploy as deploy
+from ansible_collections.berth.stack.plugins.module_utils import berth_plan as plan
+from project import ROOT
+
+APPS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())["flask_apps"]
+
+
+# --- The same state whatever the entry point -------------------------------------------------------
+
+@pytest.mark.parametrize("play_roles", [(), ("nginx",), ("flask_app", "nginx"), ("datadog",), ("flask_app",)])
+def test_nginx_and_datadog_render_the_host_s_apps_whichever_roles_the_play_has(play_roles):
+    """web.yml --tags nginx and monitoring.yml alone rendered the one-app defaults (issue 26): the
+    plan of a web host is the same with or without the flask_app role in the play."""
+    alone = planview.view("web1")
+    in_play = planview.view("web1", with_role_defaults=play_roles)
+    assert plan.nginx(in_play) == plan.nginx(alone)
+    assert plan.datadog(in_play) == plan.datadog(alone)
+    assert plan.flask_app(in_play) == plan.flask_app(alone)
+
+
+def test_a_web_host_s_nginx_routes_every_app_of_the_inventory():
+    section = plan.nginx(planview.view("web1"))
+    assert section["mode"] == "apps"
+    assert {u["name"] for u in section["apps"]} == set(APPS)
+    proxied = {loc["prefix"]: loc["app"] for loc in section["locations"] if loc["kind"] == "proxy"}
+    for name, app in APPS.items():
+        for route in app["routes"]:
+            prefix = route if isinstance(route, str) else route["prefix"]
+            assert proxied[prefix] == name
+    static = [loc for loc in section["locations"] if loc["kind"] == "static"]
+    assert [s["prefix"] for s in static] == ["/static/"]
+    # Longest prefix first: / comes last, after /api/.
+    prefixes = [loc["prefix"] for loc in section["locations"]]
+    assert prefixes.index("/api/") < prefixes.index("/")
+
+
+def test_datadog_watches_every_app_route_and_not_a_health_route_the_apps_lack():
+    checks = plan.datadog(planview.view("web1"))["checks"]
+    names = [i["name"] for i in checks["http_check"]["instances"]]
+    # One check on each app's own port and one per route through Nginx.
+    assert len(names) == 2 * len(APPS)
+    assert not any(name.startswith("app_http /health") for name in names)
+    processes = {i["name"] for i in checks["process"]["instances"]}
+    assert {"gunicorn %s" % name for name in APPS} <= processes
+
+
+def test_a_load_balancer_s_backends_are_the_web_group_s_hosts_on_their_own_http_entry():
+    section = plan.nginx(planview.view("lb"))
+    assert section["mode"] == "lb"
+    assert [b["name"] for b in section["upstream"]["backends"]] == planview.GROUPS["web"]
+    assert {b["port"] for b in section["upstream"]["backends"]} == {80}
+    assert plan.apps(planview.view("lb")) == []
+
+
+def test_a_moved_http_port_of_one_backend_reaches_the_load_balancer_s_upstream():
+    extra = {"berth_ports_overrides": {"nginx_http": {"port": 8080}}}
+    lb = planview.view("lb")
+    web1 = planview.view("web1", extra)
+    lb._peer = lambda host: web1 if host == "web1" else planview.view(host)
+    assert {b["name"]: b["port"] for b in plan.nginx(lb)["upstream"]["backends"]} == {"web1": 8080, "web2": 80}
+
+
+# --- Refusals before any change ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("role, extra, words", [
+    ("nginx", {"nginx_app_port_name": "app_http"}, ["nginx_app_port_name on web1 is gone", "Fix: remove"]),
+    ("nginx", {"nginx_upstream_group": "nosuchgroup"}, ["nginx_upstream_group 'nosuchgroup' must be a non-empty"]),
+    ("nginx", {"nginx_http_port_name": "nope"}, ["nginx_http_port_name on web1 names registry entry 'nope'"]),
+    ("datadog", {"datadog_api_key": ""}, ["datadog_api_key is empty or undefined for host web1"]),
+    ("flask_app", {"flask_app_only": ["nope"]}, ["flask_app_only names nope, not an app of web1"]),
+    ("flask_app", {"flask_app_source_dir": "/nonexistent"},
+     ["flask_app_source_dir '/nonexistent' on web1 is missing, empty or has no files (app hbnb)"]),
+    ("flask_app", {"flask_apps": {"hbnb": {"port": "hbnb_api", "wsgi": "a:b"}, "two": {"port": "hbnb_api", "wsgi": "a:b"}}},
+     ["shares its port_name 'hbnb_api' with app hbnb"]),
+])
+def test_bad_input_is_refused_naming_variable_host_and_fix(role, extra, words):
+    with pytest.raises(plan.PlanError) as err:
+        plan.plan(role, planview.view("web1", extra))
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_nginx_on_a_host_without_any_app_is_refused():
+    with pytest.raises(plan.PlanError, match="Nginx proxies to the host's apps, but none is opened here"):
+        plan.nginx(planview.view("db"))
+
+
+def test_the_guard_compares_every_entry_that_applies_to_the_host():
+    guard = plan.guard(planview.view("web1"))
+    assert "hbnb_api" in guard["entries"] and "datadog_cmd" in guard["entries"]
+    assert guard["registry_file"] == "inventories/sandbox/group_vars/all/ports.yml"
+
+
+# --- Packages, MariaDB, the firewall ------------------------------------------------------------------
+
+def test_packages_are_each_role_s_for_the_roles_the_play_applies():
+    section = plan.packages(planview.view("web1"), ["flask_app", "nginx", "datadog", "firewall"])
+    by_role = {w["role"]: w["packages"] for w in section["wanted"]}
+    assert by_role["nginx"] == ["nginx"]
+    assert "python3-mysqldb" in by_role["flask_app"] and "mariadb-client" in by_role["flask_app"]
+    assert by_role["datadog"] == ["datadog-agent=1:7.99.0-1~berthstandin"]
+    assert "firewall" not in by_role  # off on web hosts
+    db = plan.packages(planview.view("db"), ["mariadb", "datadog", "firewall"])
+    assert {w["role"] for w in db["wanted"]} == {"mariadb", "datadog", "firewall"}
+    assert [w for w in db["wanted"] if w["role"] == "mariadb"][0]["install_recommends"] is False
+
+
+def test_mariadb_accounts_never_carry_a_password():
+    section = plan.mariadb(planview.view("db"))
+    assert {(a["user"], a["host"]) for a in section["accounts"] if not a["monitor"]} == {("hbnb_dev", "%")}
+    assert "test-db-password" not in repr(section)
+    assert section["databases"][0]["name"] == "hbnb_dev_db"
+
+
+def test_the_db_firewall_admits_the_web_hosts():
+    section = plan.firewall(planview.view("db"))
+    assert section["enabled"] and set(section["allow"]) == {"mariadb"}
+    assert section["clients"]["entries"]["mariadb"] == {"web1": "web1", "web2": "web2"}
+
+
+# --- What the probe decides ------------------------------------------------------------------------
+
+def _probe(section, built=(), current=None, running=(), users=(), groups=()):
+    apps = {}
+    for record in section["apps"]:
+        release = section["releases"][record["name"]]
+        cur = (current or {}).get(record["name"], "")
+        apps[record["name"]] = {"built": record["name"] in built, "current": cur, "previous": "",
+                                "releases": [cur] if cur else [], "built_releases": [cur.rsplit("/", 1)[-1]] if cur else [],
+                                "requirements": {}, "current_release": cur.rsplit("/", 1)[-1] if cur else "",
+                                "release": release}
+    return {"apps": apps, "host": {
+        "packages": {p: "1.0" for p in section["packages"] if p != "git"},
+        "users": {u["user"]: {"group": u["group"], "shell": "/usr/sbin/nologin", "home": u["state_dir"],
+                              "comment": "berth flask_app " + u["name"]} for u in section["apps"] if u["user"] in users},
+        "groups": {g: 1 for g in groups},
+        "units": {r["service"] + ".service": {"enabled": True, "active": True}
+                  for r in section["apps"] if r["name"] in running},
+        "dirs": {"/var/lib/apt/lists": ["x_Packages"]}}}
+
+
+def test_a_fresh_host_installs_creates_builds_and_starts_everything():
+    section = plan.flask_app(planview.view("web1"))
+    decision = plan.flask_app_decide(section, _probe(section))
+    assert decision["build"] == sorted(APPS)
+    assert decision["not_running"] == sorted(APPS)
+    assert decision["deployed"] == []
+    assert {u["name"] for u in decision["accounts"]["users"]} == {r["user"] for r in section["apps"]}
+    assert not any(u["exists"] for u in decision["accounts"]["users"])
+
+
+def test_a_converged_host_builds_creates_and_starts_nothing():
+    section = plan.flask_app(planview.view("web1"))
+    users = [r["user"] for r in section["apps"]]
+    current = {r["name"]: "%s/releases/%s" % (r["root"], section["releases"][r["name"]]) for r in section["apps"]}
+    decision = plan.flask_app_decide(section, _probe(section, built=APPS, current=current, running=APPS, users=users,
+                                                     groups=[r["group"] for r in section["apps"]]))
+    assert decision["build"] == [] and decision["not_running"] == [] and decision["missing_packages"] == []
+    assert decision["accounts"] == {"groups": [], "users": []}
+    assert decision["deployed"] == sorted(APPS)
+
+
+def test_a_rollback_without_a_previous_release_is_refused_before_any_change():
+    section = plan.flask_app(planview.view("web1"))
+    with pytest.raises(plan.PlanError, match="cannot roll back app hbnb to the previous release: no previous release"):
+        plan.rollback_decide(section, _probe(section))
+
+
+# --- What goes live after the files (berth_deploy) --------------------------------------------------
+
+def _deployed(section, probe, releases=None):
+    result = dict(section, probe=probe)
+    result["decision"] = plan.flask_app_decide(section, probe, releases)
+    return result
+
+
+def test_a_switch_with_the_same_pins_reloads_and_with_other_pins_restarts():
+    section = plan.flask_app(planview.view("web1"))
+    current = {r["name"]: "%s/releases/old" % r["root"] for r in section["apps"]}
+    probe = _probe(section, built=APPS, current=current, running=APPS)
+    for record in section["apps"]:
+        state = probe["apps"][record["name"]]
+        state["requirements"] = {"old": "same", section["releases"][record["name"]]: "same"}
+    probe["apps"]["hbnb_api"]["requirements"][section["releases"]["hbnb_api"]] = "new pins"
+    full = _deployed(section, probe)
+    files = {"changed_paths": [r["root"] + "/current" for r in section["apps"]],
+             "entries": {r["root"] + "/current": {"changed": True, "before": current[r["name"]]} for r in section["apps"]}}
+    applied = deploy.apply(full, files)
+    assert applied["restart"] == ["hbnb_api"]
+    assert sorted(applied["reload"]) == sorted(n for n in APPS if n != "hbnb_api")
+    assert applied["daemon_reload"] is False and applied["start"] == []
+    # The gate puts back what served before the switch.
+    assert deploy.gate_restore(full, applied["switched"])["hbnb"]["current"] == current["hbnb"]
+
+
+def test_a_changed_unit_restarts_and_reloads_systemd():
+    section = plan.flask_app(planview.view("web1"))
+    current = {r["name"]: "%s/releases/%s" % (r["root"], section["releases"][r["name"]]) for r in section["apps"]}
+    full = _deployed(section, _probe(section, built=APPS, current=current, running=APPS))
+    files = {"changed_paths": ["/etc/systemd/system/hbnb-front.service"], "entries": {}}
+    applied = deploy.apply(full, files)
+    assert applied["daemon_reload"] and applied["restart"] == ["hbnb_front"] and applied["reload"] == []
+
+
+def test_the_files_of_a_deploy_are_units_and_configs_then_env_files_then_links():
+    section = plan.flask_app(planview.view("web1"))
+    full = _deployed(section, _probe(section))
+    entries = deploy.files(full, {})
+    kinds = [e.get("template") or e.get("state") for e in entries]
+    n = len(APPS)
+    assert kinds[:2 * n] == ["flask_app.service.j2", "gunicorn.conf.py.j2"] * n
+    assert kinds[2 * n:3 * n] == ["app.env.j2"] * n and all(e["secret"] for e in entries[2 * n:3 * n])
+    assert kinds[3 * n:] == ["link"] * n
+
+
+def test_secrets_stay_out_of_the_plan_and_reach_only_the_env_files():
+    section = plan.flask_app(planview.view("web1"))
+    assert "test-secret-key" not in repr(section) and "test-db-password" not in repr(section)
+    full = _deployed(section, _probe(section))
+    view = planview.view("web1")
+    secrets = plan.app_secrets(view, section["apps"])
+    assert secrets["hbnb_api"]["HBNB_MYSQL_PWD"] == "test-db-password"
+    # flask_apps: each app its own key derived from the fleet's.
+    assert len({s["FLASK_SECRET_KEY"] for s in secrets.values()}) == len(APPS)
+    env = [e for e in deploy.files(full, secrets) if e.get("template") == "app.env.j2"]
+    api = [e for e in env if e["vars"]["item"]["name"] == "hbnb_api"][0]["vars"]["env"]
+    assert api["HBNB_MYSQL_PWD"] == "test-db-password" and api["BERTH_RELEASE"] == section["releases"]["hbnb_api"]
+
+
+def test_prune_keeps_current_previous_and_the_new_release():
+    section = plan.flask_app(planview.view("web1", {"flask_app_keep_releases": 2}))
+    root = [r for r in section["apps"] if r["name"] == "hbnb"][0]["root"]
+    probe = _probe(section, built=APPS)
+    probe["apps"]["hbnb"].update({"current": root + "/releases/r3", "previous": root + "/releases/r2",
+                                 "releases": [root + "/releases/r%d" % i for i in (3, 2, 1, 0)]})
+    full = _deployed(section, probe)
+    files = {"entries": {root + "/current": {"changed": True, "before": root + "/releases/r3"}}}
+    pruned = deploy.prune(full, files)
+    assert root + "/releases/r3" not in pruned  # served before this run: the new previous
+    assert {root + "/releases/r1", root + "/releases/r0", root + "/releases/r2"} == {p for p in pruned if p.startswith(root + "/")}
+
+
+def test_a_failed_dump_names_the_database_and_the_fix():
+    message = deploy.command_failures([{"rc": 2, "stderr_lines": ["Access denied"],
+                                        "item": {"name": "hbnb_api", "database": {"name": "hbnb_dev_db", "host": "db",
+                                                                                  "port": 3306}}}], "web1", "dump")
+    assert "hbnb_api on web1: the dump of database hbnb_dev_db (db:3306) before the switch failed (exit 2): Access denied" in message
+    assert "Nothing was switched" in message
+    assert deploy.command_failures([{"rc": 0}], "web1", "dump") == ""
+
+
+def test_gate_items_follow_each_app_s_route_through_nginx():
+    section = plan.flask_app(planview.view("web1"))
+    full = _deployed(section, _probe(section))
+    entry = plan.nginx(planview.view("web1"))["http"]
+    items = {i["name"]: i for i in deploy.nginx_gate_items(full, entry, section["releases"])}
+    assert items["hbnb_dynamic"]["url"] == "http://127.0.0.1:80/airbnb-dynamic/number_odd_or_even/2"
+    assert items["hbnb_api"]["url"] == "http://127.0.0.1:80/api/v1/status"
+
+
+def test_the_plan_is_deterministic_data():
+    """What a role renders is plain data: equal plans for equal inventories, nothing shared between calls."""
+    one = plan.flask_app(planview.view("web2"))
+    two = plan.flask_app(planview.view("web2"))
+    assert one == two
+    copy.deepcopy(one)
