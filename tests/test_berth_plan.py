@@ -276,3 +276,20 @@ def test_the_plan_is_deterministic_data():
     two = plan.flask_app(planview.view("web2"))
     assert one == two
     copy.deepcopy(one)
+
+
+@pytest.mark.parametrize("run, skip, selected", [
+    (["all"], [], True),
+    (["web"], [], True),                      # the play's tag
+    (["nginx"], [], True),                    # the role's tag
+    (["nginx_configure"], [], True),          # one of the role's own tags
+    (["lb"], [], False),                      # another play
+    (["flask_app"], [], False),               # another role of the same play
+    (["all"], ["nginx"], False),              # the role skipped
+    (["all"], ["nginx_install"], True),       # part of it skipped, configure and run still run
+    (["all"], ["nginx_install", "nginx_configure", "nginx_run"], False),
+    (["all"], ["web"], False),
+])
+def test_a_role_s_plan_reads_the_host_only_when_one_of_its_tasks_runs(run, skip, selected):
+    task_tags = ["always", "web", "nginx"]  # the plan task: always, and what it inherits from the play and role
+    assert plan.work_selected(task_tags, ["nginx_install", "nginx_configure", "nginx_run"], run, skip) is selected

@@ -80,7 +80,7 @@ class ActionModule(ActionBase):
     """Plan the role's work on the host, probe it and guard its registry ports."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("role", "host", "roles", "probe", "guard", "releases", "mode"))
+    _VALID_ARGS = frozenset(("role", "host", "roles", "probe", "guard", "releases", "mode", "work_tags"))
 
     def _defaults(self):
         defaults = {}
@@ -137,6 +137,14 @@ class ActionModule(ActionBase):
         result.update(section)
         result["changed"] = False
         if not args.get("probe", True):
+            return result
+        # Under --tags/--skip-tags that run none of the role's other tasks, the role changes nothing
+        # on this host: its input checks ran above, its probe and guard are not needed.
+        result["selected"] = berth_plan.work_selected(self._task.tags, args.get("work_tags") or (),
+                                                      task_vars.get("ansible_run_tags") or ("all",),
+                                                      task_vars.get("ansible_skip_tags") or ())
+        if not result["selected"]:
+            result["msg"] = "no task of the role runs under these tags: the host is not read"
             return result
         module_args = berth_plan.probe_args(role, view, section, releases)
         if args.get("guard", True):

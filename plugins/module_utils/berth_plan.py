@@ -523,7 +523,9 @@ def rollback_decide(section, probe):
                    else "%s is not a built, validated release" % target, record["root"]))
     if problems:
         raise PlanError(" | ".join(problems))
-    return {"targets": targets, "releases": {name: os.path.basename(t) for name, t in targets.items()}}
+    return {"targets": targets, "releases": {name: os.path.basename(t) for name, t in targets.items()},
+            "pending": sorted(name for name, target in targets.items()
+                              if target != str(_mapping(states.get(name)).get("current") or ""))}
 
 
 # --- Nginx -----------------------------------------------------------------------------------------
@@ -803,6 +805,25 @@ def packages(v, roles):
 def guard(v):
     """What the port guard compares with the host's listeners: every entry that applies to it."""
     return {"entries": host_entries(v), "registry_file": registry_file(v)}
+
+
+def work_selected(task_tags, work_tags, run_tags=("all",), skip_tags=()):
+    """Whether any task of a role runs under ``--tags``/``--skip-tags``, for a plan task tagged
+    ``always`` whose role's other tasks carry one of ``work_tags`` besides the tags the plan task
+    inherits (its play's and role's). Ansible's own rule (Taggable.evaluate_tags) per work tag."""
+    if not work_tags:
+        return True
+    inherited = set(task_tags or ()) - {"always"} - set(work_tags)
+    run_tags, skip_tags = set(run_tags or ("all",)), set(skip_tags or ())
+    for work in work_tags:
+        tags = inherited | {work}
+        runs = not run_tags or ("all" in run_tags and "never" not in tags) or not tags.isdisjoint(run_tags) \
+            or ("tagged" in run_tags and "never" not in tags)
+        if runs and skip_tags and ("all" in skip_tags or not tags.isdisjoint(skip_tags) or "tagged" in skip_tags):
+            runs = False
+        if runs:
+            return True
+    return False
 
 
 def probe_args(role, v, section, releases=None):

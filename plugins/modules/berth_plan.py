@@ -59,6 +59,14 @@ options:
   releases:
     description: For O(role=flask_app) - app name -> release id known after planning (git commits).
     type: dict
+  work_tags:
+    description:
+      - The tags of the role's other tasks besides the ones this task inherits (e.g. C(nginx_install),
+        C(nginx_configure), C(nginx_run)). The task itself is tagged C(always); when C(--tags)/C(--skip-tags)
+        select none of the role's other tasks, the role changes nothing on the host, so the plan checks the
+        inputs and skips the probe and the guard (RV(selected) false).
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -95,6 +103,10 @@ apps:
   description: (flask_app, nginx) The host's apps as complete records, or the upstreams of its apps.
   returned: for flask_app and nginx
   type: list
+selected:
+  description: Whether any of the role's other tasks runs under the run's tags (see O(work_tags)).
+  returned: unless probe is false
+  type: bool
 conflicts:
   description: One message per registry port held by a foreign process (the guard refused).
   returned: when the guard refused

@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collect
 from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/datadog/defaults/main.yml").read_text())
+# The one app of a host whose inventory has no flask_apps: the flask_app role's defaults (the
+# planner derives the agent's per-app checks from them, whether or not flask_app is in the play).
+APP_DEFAULTS = yaml.safe_load((ROOT / "roles/flask_app/defaults/main.yml").read_text())
 # datadog.yaml setting (datadog_port_names key) -> path inside datadog.yaml (the vendor's schema).
 YAML_PATHS = {
     "expvar_port": ("expvar_port",),
@@ -309,19 +312,38 @@ def test_nginx_check_reads_the_status_listener(host):
     assert urls == ["http://%s:%s%s" % (_local(status["bind"]), status["port"], v["datadog_nginx_status_path"])]
 
 
+def _one_app(host):
+    """The host's one app (flask_apps is empty here): its name, health path and routes, or None
+    where its registry entry is not opened (the load balancer)."""
+    v = dict(APP_DEFAULTS)
+    v.update(_vars(host))
+    entries = _host_entries(host)
+    if v["flask_app_port_name"] not in entries:
+        return None
+    return {"name": v["flask_app_name"], "entry": entries[v["flask_app_port_name"]],
+            "health": v["flask_app_health_path"], "routes": v["flask_app_routes"]}
+
+
 def test_http_check_routes_through_nginx_and_app(host):
     v = _vars(host)
     entries = _host_entries(host)
+    app = _one_app(host)
+    nginx = entries[v["datadog_nginx_http_port_name"]]
     expected = set()
-    for name in (v["datadog_nginx_http_port_name"], v["datadog_app_port_name"]):
-        if name in entries:
-            for path in v["datadog_http_check_paths"]:
-                expected.add("http://%s:%s%s" % (_local(entries[name]["bind"]), entries[name]["port"], path))
+    if app:
+        # Per app: its health route on its own port, and each of its routes through Nginx (the route
+        # that reaches the health path, else the route's prefix).
+        expected.add("http://%s:%s%s" % (_local(app["entry"]["bind"]), app["entry"]["port"], app["health"]))
+        for route in app["routes"]:
+            path = app["health"] if app["health"].startswith(route) else route
+            expected.add("http://%s:%s%s" % (_local(nginx["bind"]), nginx["port"], path))
+    else:
+        for path in v["datadog_http_check_paths"]:
+            expected.add("http://%s:%s%s" % (_local(nginx["bind"]), nginx["port"], path))
     instances = _check(host, "http_check")["instances"]
     assert {i["url"] for i in instances} == expected
     assert all(i["timeout"] == v["datadog_http_check_timeout"] for i in instances)
-    app_is_here = v["datadog_app_port_name"] in entries
-    assert app_is_here == ("web" in v["group_names"])
+    assert (app is not None) == ("web" in v["group_names"])
 
 
 def test_tcp_check_covers_every_tcp_port_of_the_host(host):
@@ -331,10 +353,11 @@ def test_tcp_check_covers_every_tcp_port_of_the_host(host):
 
 
 def test_process_check_watches_what_the_host_runs(host):
-    v = _vars(host)
     names = {i["name"] for i in _check(host, "process")["instances"]}
     assert "nginx" in names
-    assert ("gunicorn" in names) == (v["datadog_app_port_name"] in _host_entries(host))
+    app = _one_app(host)
+    # One gunicorn instance per app of the host (its own gunicorn config on the command line).
+    assert {n for n in names if n.startswith("gunicorn")} == ({"gunicorn %s" % app["name"]} if app else set())
 
 
 def test_check_files_readable_by_the_agent_only(host):
