@@ -293,3 +293,11 @@ def test_the_plan_is_deterministic_data():
 def test_a_role_s_plan_reads_the_host_only_when_one_of_its_tasks_runs(run, skip, selected):
     task_tags = ["always", "web", "nginx"]  # the plan task: always, and what it inherits from the play and role
     assert plan.work_selected(task_tags, ["nginx_install", "nginx_configure", "nginx_run"], run, skip) is selected
+
+
+@pytest.mark.parametrize("role, host", [("flask_app", "web1"), ("nginx", "web1"), ("nginx", "lb"), ("datadog", "db"),
+                                        ("mariadb", "db"), ("firewall", "db"), ("berth_ports", "lb")])
+def test_no_section_key_collides_with_the_action_s_own_result_keys(role, host):
+    """The action puts a section's keys at the top of its result, beside probe, decision, work_selected..."""
+    section = plan.plan(role, planview.view(host))
+    assert not set(section) & set(plan.RESULT_KEYS), role

@@ -140,10 +140,10 @@ class ActionModule(ActionBase):
             return result
         # Under --tags/--skip-tags that run none of the role's other tasks, the role changes nothing
         # on this host: its input checks ran above, its probe and guard are not needed.
-        result["selected"] = berth_plan.work_selected(self._task.tags, args.get("work_tags") or (),
-                                                      task_vars.get("ansible_run_tags") or ("all",),
-                                                      task_vars.get("ansible_skip_tags") or ())
-        if not result["selected"]:
+        result["work_selected"] = berth_plan.work_selected(self._task.tags, args.get("work_tags") or (),
+                                                           task_vars.get("ansible_run_tags") or ("all",),
+                                                           task_vars.get("ansible_skip_tags") or ())
+        if not result["work_selected"]:
             result["msg"] = "no task of the role runs under these tags: the host is not read"
             return result
         module_args = berth_plan.probe_args(role, view, section, releases)

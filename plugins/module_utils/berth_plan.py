@@ -50,6 +50,8 @@ except ImportError:  # outside Ansible: the files beside this one
     import berth_firewall as fw_core  # type: ignore
     import berth_registry as core  # type: ignore
 
+# Keys of the berth_plan action's result beside a section's own: no section may use them.
+RESULT_KEYS = ("probe", "decision", "work_selected", "changed", "failed", "msg", "skipped", "conflicts", "ports")
 ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", "packages")
 # The roles whose packages the packages section can contribute, in apt-run order.
 PACKAGE_ROLES = ("flask_app", "nginx", "mariadb", "datadog", "firewall")
@@ -665,7 +667,7 @@ def datadog(v):
     config = _combine(config, ports)
     config = _combine(config, {"apm_config": {"enabled": bool(v.get("datadog_apm_enabled"))
                                               and bool(ports["apm_config"]["enabled"])}})
-    return {"config": config, "checks": checks, "ports": ports, "secret_checks": list(DATADOG_SECRET_CHECKS)}
+    return {"config": config, "checks": checks, "agent_ports": ports, "secret_checks": list(DATADOG_SECRET_CHECKS)}
 
 
 def _combine(base, change):

@@ -64,7 +64,7 @@ options:
       - The tags of the role's other tasks besides the ones this task inherits (e.g. C(nginx_install),
         C(nginx_configure), C(nginx_run)). The task itself is tagged C(always); when C(--tags)/C(--skip-tags)
         select none of the role's other tasks, the role changes nothing on the host, so the plan checks the
-        inputs and skips the probe and the guard (RV(selected) false).
+        inputs and skips the probe and the guard (RV(work_selected) false).
     type: list
     elements: str
 attributes:
@@ -103,7 +103,7 @@ apps:
   description: (flask_app, nginx) The host's apps as complete records, or the upstreams of its apps.
   returned: for flask_app and nginx
   type: list
-selected:
+work_selected:
   description: Whether any of the role's other tasks runs under the run's tags (see O(work_tags)).
   returned: unless probe is false
   type: bool
