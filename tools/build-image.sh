@@ -23,8 +23,10 @@ MIRROR="${BERTH_MIRROR:-http://deb.debian.org/debian}"
 CA_BUNDLE="${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 TAG="${BERTH_IMAGE_TAG:-latest}"
 # What every test host has before any role runs: an init, Python for Ansible,
-# and the tools Testinfra and the health gates use. The names are the same in 12 and 13.
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,curl,gnupg,sudo"
+# the tools Testinfra and the health gates use, and sudo and an SSH server for the
+# scenarios that log in as production does (sshd stays off unless the create step turns
+# it on, see below). The names are the same in 12 and 13.
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,curl,gnupg,sudo,openssh-server"
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
@@ -88,6 +90,14 @@ SOURCES
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
   done
   : >"$root/etc/machine-id"
+  # sshd is off: a host listens only on what berth deploys there, unless its scenario logs in
+  # over SSH (molecule/resources/create.yml turns sshd on for those). No host keys in the
+  # image: each host makes its own the first time sshd starts.
+  chroot "$root" systemctl disable --quiet ssh.service
+  rm -f "$root"/etc/ssh/ssh_host_*
+  mkdir -p "$root/etc/systemd/system/ssh.service.d"
+  printf '%s\n' '[Service]' 'ExecStartPre=' 'ExecStartPre=/usr/bin/ssh-keygen -A' 'ExecStartPre=/usr/sbin/sshd -t' \
+    >"$root/etc/systemd/system/ssh.service.d/berth-host-keys.conf"
 
   log "importing $image"
   tar -C "$root" -c . | docker import \

@@ -12,12 +12,19 @@ import os
 import pytest
 import testinfra.utils.ansible_runner
 
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 WEB = RUNNER.get_hosts("web")
 CANARY = RUNNER.get_hosts("canary")
 LB = RUNNER.get_hosts("lb")
 # The release each web host serves after the side effect.
 SERVING = {name: ("v2" if name in CANARY else "v1") for name in WEB}
+
+
+def _host(name):
+    """The host as its inventory reaches it (SSH as the login user), every command through sudo,
+    as an operator reads root's files."""
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY, sudo=True)
 
 
 def _port(host, name):
@@ -27,7 +34,7 @@ def _port(host, name):
 
 @pytest.mark.parametrize("name", WEB)
 def test_every_web_host_serves_its_expected_release_through_its_nginx(name):
-    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    host = _host(name)
     port = _port(host, "nginx_http")
     out = host.check_output("curl -fsS http://127.0.0.1:%s/health" % port)
     assert json.loads(out)["release"] == SERVING[name]
@@ -36,7 +43,7 @@ def test_every_web_host_serves_its_expected_release_through_its_nginx(name):
 
 @pytest.mark.parametrize("name", WEB)
 def test_v3_was_built_only_on_the_canary(name):
-    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    host = _host(name)
     current = host.file("/srv/hbnb/current").linked_to
     assert current.endswith("/" + SERVING[name])
     assert host.file("/srv/hbnb/releases/v2/.berth-release").exists
@@ -47,7 +54,7 @@ def test_v3_was_built_only_on_the_canary(name):
 def test_pip_ran_once_per_host_the_later_releases_copied_its_venv(name):
     """flask_app_venv_reuse: v2 and v3 have v1's pins (v3's requirements file differs from the
     sample's in its comment line only), so their venvs are copies of v1's, not pip runs."""
-    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    host = _host(name)
     releases = ["v1", "v2"] + (["v3"] if name in CANARY else [])
     origin = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv-origin" % r).content_string.strip() for r in releases}
     key = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv" % r).content_string for r in releases}
@@ -61,18 +68,20 @@ def test_pip_ran_once_per_host_the_later_releases_copied_its_venv(name):
 
 @pytest.mark.parametrize("name", LB)
 def test_canary_left_drained_and_waves_active(name):
-    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    host = _host(name)
     drained = json.loads(host.file("/etc/nginx/berth-drained.json").content_string)["drained"]
     assert sorted(drained) == sorted(CANARY)
     upstream = host.file("/etc/nginx/berth.d/upstream.conf").content_string
     for web in WEB:
-        line = next(l for l in upstream.splitlines() if l.strip().startswith("server %s:" % web))
+        # Each backend by its inventory address (ansible_host, else its name), as the role writes it.
+        address = RUNNER.get_variables(web).get("ansible_host", web)
+        line = next(l for l in upstream.splitlines() if l.strip().startswith("server %s:" % address))
         assert line.rstrip(";").endswith(" down") == (web in CANARY), line
 
 
 @pytest.mark.parametrize("name", LB)
 def test_load_balancer_serves_the_route(name):
-    host = testinfra.get_host("ansible://" + name, ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    host = _host(name)
     port = _port(host, "nginx_http")
     for _ in range(6):
         assert host.check_output("curl -fsS http://127.0.0.1:%s/airbnb-onepage/" % port) == "Hello HBNB!"
