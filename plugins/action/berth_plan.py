@@ -18,6 +18,7 @@ Documentation: ``plugins/modules/berth_plan.py``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
@@ -104,14 +105,20 @@ class ActionModule(ActionBase):
         peers = {}
 
         def peer(host):
+            # Another host's variables as its inventory gives them (raw, not templated in that
+            # host's own context, where role_path and the roles' defaults are unknown), templated
+            # here like this host's: every role's defaults behind them, role_path the flask_app role's.
             if host not in peers:
-                try:
-                    values = hostvars[host]
-                except KeyError:
+                raw = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else hostvars.get(host)
+                if not isinstance(raw, Mapping):
                     raise berth_plan.PlanError("host %s is not in the inventory" % host)
+                peer_vars = dict(raw_defaults)
+                peer_vars.update(raw)
+                peer_vars["role_path"] = merged["role_path"]
+                peer_templar = self._templar.copy_with_new_env(available_variables=peer_vars)
                 peers[host] = berth_plan.View(host, berth_plan.groups_of(all_groups, host), all_groups,
-                                              values, defaults, peer=peer, tree_hash=_tree_hash, specs=_specs(),
-                                              root=ROOT)
+                                              _Templated(raw, peer_templar), _Templated(raw_defaults, peer_templar),
+                                              peer=peer, tree_hash=_tree_hash, specs=_specs(), root=ROOT)
             return peers[host]
 
         me = task_vars.get("inventory_hostname")

@@ -610,3 +610,50 @@ def test_rollback_restores_the_dump_kept_with_the_release():
     record = json.loads((EPHEMERAL / "api-record.json").read_text())
     assert json.loads(host.check_output("curl -fsS %s/%s" % (base, record["id"])))["name"] == "Berthland"
 
+
+
+# --- The entry-point matrix (side effect 0: tasks/entry_point_matrix.yml) -------------------------
+
+def _matrix(mode):
+    return json.loads((EPHEMERAL / ("matrix-%s.json" % mode)).read_text())["runs"]
+
+
+def _entry_points():
+    sys.path.insert(0, str(PROJECT / "tools"))
+    import entry_point_matrix
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        return {name: changes for name, _, changes in entry_point_matrix.entry_points(tmp, {})}
+
+
+def test_every_entry_point_changes_nothing_on_the_converged_fleet():
+    runs = _matrix("clean")
+    expected = _entry_points()
+    assert {r["entry_point"] for r in runs} == set(expected)
+    for name in expected:
+        modes = {r["mode"]: r for r in runs if r["entry_point"] == name}
+        assert set(modes) == {"--check --diff", "real"}, name
+        for mode, run in modes.items():
+            assert run["rc"] == 0 and run["changed"] and not any(run["changed"].values()), (name, mode, run)
+
+
+def test_every_entry_point_that_would_change_the_host_refuses_its_foreign_listener():
+    runs = {r["entry_point"]: r for r in _matrix("foreign")}
+    expected = _entry_points()
+    assert set(runs) == set(expected)
+    for name, changes_web in expected.items():
+        run = runs[name]
+        assert not any(run["changed"].values()), (name, run)
+        if changes_web:
+            # rc != 0 and the output named the host, the process and its user (the matrix checks it).
+            assert run["rc"] != 0 and run["refused_naming"], (name, run)
+        else:
+            assert run["rc"] == 0 and run["ok"], (name, run)
+
+
+@pytest.mark.parametrize("name", RUNNER.get_hosts("berth"))
+def test_every_rendered_file_stayed_byte_identical_through_the_matrix(name):
+    before = (EPHEMERAL / ("fingerprint-%s-before.txt" % name)).read_text()
+    assert len(before.splitlines()) > 5
+    for after in ("after-clean", "after-foreign"):
+        assert (EPHEMERAL / ("fingerprint-%s-%s.txt" % (name, after))).read_text() == before, after
