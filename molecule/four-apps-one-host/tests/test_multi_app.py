@@ -632,7 +632,8 @@ def test_every_entry_point_changes_nothing_on_the_converged_fleet():
     assert {r["entry_point"] for r in runs} == set(expected)
     for name in expected:
         modes = {r["mode"]: r for r in runs if r["entry_point"] == name}
-        assert set(modes) == {"--check --diff", "real"}, name
+        # site.yml's real run on the converged fleet is Molecule's idempotence step.
+        assert set(modes) == ({"--check --diff"} if name == "site.yml" else {"--check --diff", "real"}), name
         for mode, run in modes.items():
             assert run["rc"] == 0 and run["changed"] and not any(run["changed"].values()), (name, mode, run)
 
@@ -640,15 +641,13 @@ def test_every_entry_point_changes_nothing_on_the_converged_fleet():
 def test_every_entry_point_that_would_change_the_host_refuses_its_foreign_listener():
     runs = {r["entry_point"]: r for r in _matrix("foreign")}
     expected = _entry_points()
-    assert set(runs) == set(expected)
-    for name, changes_web in expected.items():
-        run = runs[name]
+    # The entry points that do not touch that host (db.yml, lb.yml, the firewall, off there) are
+    # not run with the squatter: their changed=0 is the clean matrix's.
+    assert set(runs) == {name for name, changes_web in expected.items() if changes_web}
+    for name, run in runs.items():
         assert not any(run["changed"].values()), (name, run)
-        if changes_web:
-            # rc != 0 and the output named the host, the process and its user (the matrix checks it).
-            assert run["rc"] != 0 and run["refused_naming"], (name, run)
-        else:
-            assert run["rc"] == 0 and run["ok"], (name, run)
+        # rc != 0 and the output named the host, the process and its user (the matrix checks it).
+        assert run["rc"] != 0 and run["refused_naming"], (name, run)
 
 
 @pytest.mark.parametrize("name", RUNNER.get_hosts("berth"))
