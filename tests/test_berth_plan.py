@@ -65,11 +65,11 @@ def test_a_load_balancer_s_backends_are_the_web_group_s_hosts_on_their_own_http_
 
 
 def test_a_moved_http_port_of_one_backend_reaches_the_load_balancer_s_upstream():
-    extra = {"berth_ports_overrides": {"nginx_http": {"port": 8080}}}
+    extra = {"berth_ports_overrides": {"nginx_http": {"port": 8088}}}
     lb = planview.view("lb")
     web1 = planview.view("web1", extra)
     lb._peer = lambda host: web1 if host == "web1" else planview.view(host)
-    assert {b["name"]: b["port"] for b in plan.nginx(lb)["upstream"]["backends"]} == {"web1": 8080, "web2": 80}
+    assert {b["name"]: b["port"] for b in plan.nginx(lb)["upstream"]["backends"]} == {"web1": 8088, "web2": 80}
 
 
 # --- Refusals before any change ---------------------------------------------------------------------
@@ -301,3 +301,26 @@ def test_no_section_key_collides_with_the_action_s_own_result_keys(role, host):
     """The action puts a section's keys at the top of its result, beside probe, decision, work_selected..."""
     section = plan.plan(role, planview.view(host))
     assert not set(section) & set(plan.RESULT_KEYS), role
+
+
+# --- The registry is checked by every role's plan, as validate.yml checks it (issue 28) -----------
+
+@pytest.mark.parametrize("override, words", [
+    ({"app_http": {"enabled": "false"}},
+     ["berth_ports_overrides.app_http on web1: app_http: enabled 'false' is not true/false",
+      "Fix: set enabled: true or false in berth_ports_overrides.app_http"]),
+    ({"app_http": {"service": "../../../tmp/x"}},
+     ["berth_ports_overrides.app_http on web1: app_http: service '../../../tmp/x' is not a systemd unit name"]),
+    ({"app_http": {"group": ["db"]}},
+     ["app_http on web1: berth_ports_overrides.app_http has unknown key 'group' (did you mean groups?)"]),
+    ({"app_http": {"port": 5001}},
+     ["berth_ports on web1: app_http and datadog_cmd both claim 5001/tcp"]),
+])
+def test_every_role_s_plan_refuses_a_registry_validate_yml_refuses(override, words):
+    overrides = dict(yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
+                     ["berth_ports_overrides"], **override)
+    for role in ("flask_app", "nginx", "datadog", "firewall", "berth_ports"):
+        with pytest.raises(plan.PlanError) as err:
+            plan.plan(role, planview.view("web1", {"berth_ports_overrides": overrides}))
+        for word in words:
+            assert word in str(err.value), (role, str(err.value))

@@ -322,3 +322,62 @@ def test_exposed_entry_with_clients_warns_naming_the_firewall_and_its_clients():
 def test_loopback_entry_with_clients_is_not_exposed():
     assert br.exposure_warnings({"mariadb": dict(MARIADB, bind="127.0.0.1")}, host_groups={"db"}) == []
     assert br.exposure_warnings({"mariadb": dict(MARIADB)}, host_groups={"web"}) == []
+
+
+# --- Keys, names and booleans an attacker or a typo could slip in (issue 28) ----------------------
+
+def test_a_misspelt_entry_key_is_refused_with_the_key_it_resembles():
+    registry = sandbox_registry()
+    registry["app_http"]["group"] = registry["app_http"].pop("groups")
+    report = run(registry)
+    assert report["failed"] and kinds(report) == ["entry"]
+    assert report["messages"] == [
+        "[entry] app_http: unknown key 'group' (did you mean groups?) on host web1; fix: rename or remove it in "
+        "berth_ports.app_http in %s (keys: port, proto, bind, service, user, groups, enabled, clients)" % REGISTRY_FILE]
+
+
+def test_a_misspelt_override_key_is_refused_and_left_out_of_the_merge():
+    entries, _, problems = br.effective(sandbox_registry(), {"hbnb_api": {"enable": True}})
+    assert [p.text for p in problems] == [
+        "berth_ports_overrides.hbnb_api has unknown key 'enable' (did you mean enabled?)"]
+    assert "enable" not in entries["hbnb_api"] and entries["hbnb_api"]["enabled"] is False
+    assert "berth_ports_overrides.hbnb_api" in problems[0].fix
+
+
+def test_a_misspelt_override_entry_name_gets_the_name_it_resembles():
+    report = run(sandbox_registry(), {"app_htp": {"port": 8001}})
+    assert "berth_ports_overrides names 'app_htp', which is not in berth_ports (did you mean app_http?)" in \
+        report["messages"][0]
+
+
+@pytest.mark.parametrize("enabled", ["false", "no", 0, 1, None, "true"])
+def test_enabled_must_be_a_real_boolean(enabled):
+    report = run(sandbox_registry(), {"app_http": {"enabled": enabled}})
+    assert report["failed"]
+    assert "app_http: enabled %r is not true/false" % (enabled,) in report["messages"][0]
+
+
+@pytest.mark.parametrize("service", ["../../../tmp/x", "nginx service", "x\nExecStartPre=/bin/sh", "a/b", "..",
+                                     "flask-app.service", "-x", ""])
+def test_a_service_that_is_not_a_unit_name_is_refused(service):
+    report = run(sandbox_registry(), {"app_http": {"service": service}})
+    assert report["failed"] and kinds(report) == ["entry"], report
+    assert "app_http: service" in report["messages"][0]
+
+
+@pytest.mark.parametrize("service", ["flask-app", "hbnb_api", "datadog-agent-trace", "getty@tty1", "a.b:c"])
+def test_unit_names_are_accepted(service):
+    assert br.unit_name_error(service) is None
+
+
+@pytest.mark.parametrize("user", ["Root", "hbnb api", "../x", "x" * 33, "1abc", "a;b"])
+def test_a_user_that_is_not_an_account_name_is_refused(user):
+    report = run(sandbox_registry(), {"app_http": {"user": user}})
+    assert report["failed"] and "app_http: user %r is not an account name" % user in report["messages"][0]
+
+
+@pytest.mark.parametrize("word, known, hint", [
+    ("group", br.ENTRY_KEYS, " (did you mean groups?)"), ("enable", br.ENTRY_KEYS, " (did you mean enabled?)"),
+    ("colour", br.ENTRY_KEYS, ""), ("prot", br.ENTRY_KEYS, " (did you mean proto?)")])
+def test_did_you_mean(word, known, hint):
+    assert br.did_you_mean(word, known) == hint

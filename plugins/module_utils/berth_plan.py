@@ -189,16 +189,29 @@ def groups_of(all_groups, host):
 # --- The registry ---------------------------------------------------------------------------------
 
 def registry(v):
-    """The host's effective registry (every entry, overrides merged) or :class:`PlanError`."""
+    """The host's effective registry (every entry, overrides merged), checked as
+    ``playbooks/validate.yml`` checks it (berth_registry.check_entries: every key, type and name,
+    conflicts between the entries that apply to the host), or :class:`PlanError` listing every
+    problem: a role run without the validation play refuses what that play would."""
     def compute():
-        entries, _, problems = core.effective(v.get("berth_ports"), v.get("berth_ports_overrides") or {})
+        entries, overridden, problems = core.effective(v.get("berth_ports"), v.get("berth_ports_overrides") or {})
+        if not problems:
+            known = set(v.all_groups) - {"all", "ungrouped"} if v.all_groups else None
+            problems = core.check_entries(entries, overridden, v.groups, known)
         if problems:
-            first = problems[0]
-            raise PlanError("%s on %s: %s. Fix: %s." % (
-                first.names[0] if first.names else "berth_ports", v.name, first.text,
-                first.fix.replace("{registry_file}", registry_file(v))))
+            raise PlanError(" | ".join(_registry_problem(v, p, overridden) for p in problems))
         return entries
     return v.cached("registry", compute)
+
+
+def _registry_problem(v, problem, overridden=frozenset()):
+    if len(problem.names) == 1 and problem.kind not in ("registry", "overrides"):
+        name = problem.names[0]
+        variable = ("berth_ports_overrides.%s" if name in overridden else "berth_ports.%s") % name
+    else:
+        variable = problem.names[0] if len(problem.names) == 1 else "berth_ports"
+    return "%s on %s: %s. Fix: %s." % (variable, v.name, problem.text,
+                                      problem.fix.replace("{registry_file}", registry_file(v)))
 
 
 def registry_file(v):
@@ -308,10 +321,11 @@ def apps(v, required=False):
     host) it has none, unless ``required`` (the flask_app role itself), which refuses then.
     """
     def compute():
+        entries = registry(v)  # checked first: the apps take their entries from it
         defaults, extra = app_settings(v)
         flask_apps = v.get("flask_apps") or {}
         if not flask_apps and not required:
-            one = registry(v).get(str(defaults.get("port") or ""))
+            one = entries.get(str(defaults.get("port") or ""))
             if not (isinstance(one, Mapping) and one.get("proto") == "tcp" and _opened_here(one, v.groups)):
                 return []
         try:
@@ -755,6 +769,7 @@ def firewall(v):
     """The firewall role's section: whether it is on, the entries this host opens to the network
     (enabled, non-loopback binds) and, for an entry with clients, those groups' hosts' addresses
     (ansible_host, else the inventory name) and the names to resolve on the host."""
+    registry(v)  # checked on every host, whether the firewall is on or not
     enabled = bool(v.get("firewall_enabled"))
     if not enabled:
         return {"enabled": False, "allow": {}, "clients": {"entries": {}, "names": []}}

@@ -23,7 +23,11 @@ Validation (used by the ``berth.stack.berth_ports_validate`` action, one call fo
 play host, and by the unit tests); each broken rule is one :class:`Problem`, all
 of them are collected:
 
-* every entry is a mapping with ``port``, ``proto``, ``bind``, ``service``, ``user``;
+* every entry is a mapping with ``port``, ``proto``, ``bind``, ``service``, ``user`` and no other
+  keys than ``groups``, ``enabled`` and ``clients`` (a misspelt key is refused with the key it
+  resembles: ``group`` would otherwise leave the entry on every host);
+* ``service`` is a systemd unit name without ``.service`` (no ``/``, no spaces); ``user`` an
+  account name (lower-case letters, digits, ``_``, ``-``);
 * ``port`` is an integer 1-65535 (not a bool, not a string such as ``"50O1"``);
 * ``proto`` is ``tcp`` or ``udp``; ``bind`` is an IPv4/IPv6 address;
 * a port below 1024 is only for ``user: root``;
@@ -46,12 +50,21 @@ unless the firewall role admits only those clients.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 
 REQUIRED_KEYS = ("port", "proto", "bind", "service", "user")
+# Every key an entry (or an override of it) may have.
+ENTRY_KEYS = REQUIRED_KEYS + ("groups", "enabled", "clients")
+# A systemd unit name (without .service): what berth writes as /etc/systemd/system/<service>.service
+# and what the port guard compares a listener's unit with.
+UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,200}$")
+# An account name as useradd takes it on Debian (the entry's user runs the listener).
+ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PROTOS = ("tcp", "udp")
 # The file named in messages when the inventory directory is not known.
 REGISTRY_HINT = "inventories/<env>/group_vars/all/ports.yml"
@@ -83,6 +96,30 @@ class Problem(object):
 
     def __repr__(self):
         return "Problem(%r, %r, %r)" % (self.kind, self.names, self.text)
+
+
+def did_you_mean(word, known):
+    """`` (did you mean X?)`` when ``word`` resembles one of ``known`` (a misspelt key), else ""."""
+    close = difflib.get_close_matches(str(word), sorted(str(k) for k in known), n=1, cutoff=0.6)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def unit_name_error(name):
+    """Why ``name`` cannot be a systemd service name berth writes and guards, or None."""
+    if not isinstance(name, str) or not UNIT_RE.match(name) or ".." in name:
+        return "%r is not a systemd unit name (letters, digits, ':', '_', '.', '-', '@'; no '/', spaces or '..')" % (
+            name,)
+    if name.endswith(".service"):
+        return "%r ends with .service (the registry names the unit without it)" % (name,)
+    return None
+
+
+def account_name_error(name):
+    """Why ``name`` is not an account name (user or group) berth may create or run as, or None."""
+    if not isinstance(name, str) or not ACCOUNT_RE.match(name):
+        return "%r is not an account name (1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_')" % (
+            name,)
+    return None
 
 
 def parse_address(value):
@@ -246,7 +283,7 @@ def effective(registry, overrides):
         if name not in entries:
             problems.append(Problem(
                 "overrides", (name,), "",
-                "berth_ports_overrides names '%s', which is not in berth_ports" % name,
+                "berth_ports_overrides names '%s', which is not in berth_ports%s" % (name, did_you_mean(name, entries)),
                 "fix the entry name in berth_ports_overrides (entries: %s)" % ", ".join(sorted(entries))))
             continue
         if not isinstance(change, Mapping):
@@ -256,8 +293,17 @@ def effective(registry, overrides):
                 "fix berth_ports_overrides.%s in the group_vars/host_vars that set it" % name))
             continue
         overridden.add(name)
+        unknown = sorted(str(k) for k in change if str(k) not in ENTRY_KEYS)
+        for key in unknown:
+            # Refused, and left out of the merge: "enable: false" must not leave the entry enabled
+            # unnoticed, "group: [db]" must not open it on every host.
+            problems.append(Problem(
+                "overrides", (name,), "",
+                "berth_ports_overrides.%s has unknown key '%s'%s" % (name, key, did_you_mean(key, ENTRY_KEYS)),
+                "rename it in berth_ports_overrides.%s in the group_vars/host_vars that set it (keys: %s)"
+                % (name, ", ".join(ENTRY_KEYS))))
         if isinstance(entries[name], Mapping):
-            entries[name] = dict(entries[name], **{str(k): v for k, v in change.items()})
+            entries[name] = dict(entries[name], **{str(k): v for k, v in change.items() if str(k) not in unknown})
     for entry in entries.values():
         if isinstance(entry, dict):
             entry.setdefault("enabled", True)
@@ -341,11 +387,25 @@ def check_entries(entries, overridden=frozenset(), host_groups=None, known_group
             ok = False
             problems.append(Problem("bind", (name,), where, "%s: bind %r is not an IPv4/IPv6 address"
                                     % (name, entry.get("bind")), "set an address such as 127.0.0.1 or 0.0.0.0 in " + fix))
+        for key in sorted(str(k) for k in entry if str(k) not in ENTRY_KEYS):
+            problems.append(Problem("entry", (name,), where, "%s: unknown key '%s'%s"
+                                    % (name, key, did_you_mean(key, ENTRY_KEYS)),
+                                    "rename or remove it in berth_ports.%s in {registry_file} (keys: %s)"
+                                    % (name, ", ".join(ENTRY_KEYS))))
         for key in ("service", "user"):
             if key in entry and entry[key] is not None and (not isinstance(entry[key], str) or not entry[key].strip()):
                 ok = False
                 problems.append(Problem("entry", (name,), where, "%s: %s %r is not a non-empty string"
                                         % (name, key, entry[key]), "set %s in %s" % (key, fix)))
+                continue
+            if entry.get(key) is None:
+                continue  # reported as missing
+            err = (unit_name_error if key == "service" else account_name_error)(entry[key])
+            if err:
+                ok = False
+                problems.append(Problem("entry", (name,), where, "%s: %s %s" % (name, key, err),
+                                        ("set service to the unit's name (e.g. flask-app) in " if key == "service"
+                                         else "set user to the account the listener runs as in ") + fix))
         if not isinstance(entry.get("enabled", True), bool):
             problems.append(Problem("entry", (name,), where, "%s: enabled %r is not true/false"
                                     % (name, entry.get("enabled")), "set enabled: true or false in " + fix))
