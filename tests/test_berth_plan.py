@@ -324,3 +324,77 @@ def test_every_role_s_plan_refuses_a_registry_validate_yml_refuses(override, wor
             plan.plan(role, planview.view("web1", {"berth_ports_overrides": overrides}))
         for word in words:
             assert word in str(err.value), (role, str(err.value))
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"nginx_proxy_read_timeout": "30s; return 200"},
+     ["nginx_proxy_read_timeout on web1: '30s; return 200' is not an Nginx time (e.g. 30s, 500ms, 5m). Fix: write a "
+      "time such as 30s"]),
+    ({"nginx_keepalive_timeout": "65s\n    return 200 'x'"}, ["nginx_keepalive_timeout on web1:"]),
+    ({"nginx_client_max_body_size": "1m; autoindex on"}, ["nginx_client_max_body_size on web1: '1m; autoindex on' is "
+                                                           "not an Nginx size"]),
+    ({"nginx_worker_connections": -1}, ["nginx_worker_connections on web1: -1 is outside 1-1000000"]),
+    ({"nginx_worker_processes": "auto; user root"}, ["nginx_worker_processes on web1: 'auto; user root' is neither auto"]),
+    ({"nginx_server_name": "example.com; return 200"}, ["nginx_server_name on web1: 'example.com; return 200' is not "
+                                                        "host names separated by single spaces"]),
+    ({"nginx_security_headers": {"X-A": 'x" always; return 200 "y'}},
+     ["nginx_security_headers.X-A on web1: 'x\" always; return 200 \"y' contains a double quote"]),
+    ({"nginx_security_headers": {"X A": "y"}}, ["nginx_security_headers on web1: 'X A' is not a header name"]),
+    ({"nginx_proxy_next_upstream": "error; return 200"}, ["nginx_proxy_next_upstream on web1: 'error; return 200' is "
+                                                          "not a list of error, timeout"]),
+    ({"nginx_tls_protocols": "TLSv1.3;"}, ["nginx_tls_protocols on web1: 'TLSv1.3;' is not a list of"]),
+    ({"nginx_health_path": "/health { return 200; }"}, ["nginx_health_path on web1: '/health { return 200; }' is not "
+                                                         "a URL path"]),
+    ({"nginx_user": "root; daemon off"}, ["nginx_user on web1: 'root; daemon off' is not an account name"]),
+    ({"nginx_remove_default_site": "false"}, ["nginx_remove_default_site on web1: 'false' is not a boolean"]),
+])
+def test_nginx_values_reach_their_directive_as_values_only(extra, words):
+    with pytest.raises(plan.PlanError) as err:
+        plan.nginx(planview.view("web1", extra))
+    for word in words:
+        assert word in str(err.value), str(err.value)
+
+
+def test_nginx_values_of_every_problem_are_listed_at_once():
+    with pytest.raises(plan.PlanError) as err:
+        plan.nginx(planview.view("lb", {"nginx_proxy_read_timeout": "x", "nginx_upstream_fail_timeout": "y"}))
+    assert "nginx_proxy_read_timeout on lb" in str(err.value) and "nginx_upstream_fail_timeout on lb" in str(err.value)
+
+
+@pytest.mark.parametrize("role, variable", [("firewall", "firewall_enabled"), ("datadog", "datadog_apm_enabled"),
+                                            ("datadog", "datadog_process_collection_enabled"),
+                                            ("flask_app", "flask_app_venv_reuse")])
+def test_a_quoted_boolean_is_refused(role, variable):
+    with pytest.raises(plan.PlanError, match="%s on web1: 'false' is not a boolean. Fix: write true or false unquoted"
+                       % variable):
+        plan.plan(role, planview.view("web1", {variable: "false"}))
+
+
+def test_run_switches_take_ansible_s_spellings_from_the_command_line():
+    """-e flask_app_rollback_restore_dump=true gives the string "true": read as Ansible reads it."""
+    assert plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "true"}))["rollback_restore_dump"] is True
+    assert plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "no"}))["rollback_restore_dump"] is False
+    with pytest.raises(plan.PlanError, match="flask_app_rollback_restore_dump on web1: 'ture' is not a boolean"):
+        plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "ture"}))
+
+
+def test_role_entries_are_every_entry_another_role_names():
+    entries = plan.role_entries(planview.view("web1"))
+    assert entries["nginx_http"] == "nginx_http_port_name" and entries["mariadb"] == "mariadb_port_name"
+    assert entries["datadog_apm_receiver"] == "flask_app_trace_entry"
+    assert entries["datadog_expvar"] == "datadog_port_names.expvar_port"
+    assert not set(entries) & {"app_http", "hbnb_api", "hbnb_dynamic", "hbnb_front"}
+
+
+def test_an_app_on_nginx_s_entry_is_refused_by_every_role_that_plans_the_apps():
+    apps_ = dict(APPS, evil={"port": "nginx_http", "wsgi": "a:app", "routes": ["/evil/"]})
+    for role in ("flask_app", "nginx", "datadog"):
+        with pytest.raises(plan.PlanError, match="flask_apps.evil.port on web1: names registry entry 'nginx_http', which "
+                           "nginx_http_port_name names"):
+            plan.plan(role, planview.view("web1", {"flask_apps": apps_}))
+
+
+def test_an_empty_secret_key_is_refused_before_any_app_deploys():
+    with pytest.raises(plan.PlanError, match="flask_app_secret_key on web1: is empty, so app hbnb would run without"):
+        plan.flask_app(planview.view("web1", {"flask_app_secret_key": ""}))
+    assert plan.flask_app(planview.view("web1", {"flask_app_secret_key": "", "flask_app_secret_key_required": False}))
