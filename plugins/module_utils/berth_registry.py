@@ -40,6 +40,15 @@ of them are collected:
   Disabled entries (``enabled: false``) are *reserved*: they take part in the
   conflict check, so enabling one later can never collide.
 
+From the inventory's files (:func:`inventory_var_files`, read by the actions on the controller):
+
+* a ``port:`` written with a leading 0 or with colons (``010000``, ``134:20``) is refused: the
+  YAML 1.1 loader reads it as another number (octal 4096, base-60 8060) and the value alone
+  cannot show it (:func:`yaml11_ports`);
+* :func:`replaced_overrides` warns when a host's ``berth_ports_overrides`` (host_vars, a group of
+  higher precedence, -e) lacks entries one of its groups' group_vars set: Ansible replaces the
+  variable whole, so those changes do not apply to the host.
+
 Warnings (never fail): an enabled entry of a service other than Nginx
 (``PUBLIC_SERVICES``) that binds a non-loopback address on a host is exposed to
 the network; the inventory may mean it, so it is reported, not refused. An entry
@@ -224,11 +233,155 @@ def registry_file(inventory_dir):
     """
     if not inventory_dir:
         return REGISTRY_HINT
-    path = os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml")
-    parts = os.path.realpath(path).split(os.sep)
+    return display_path(os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml"))
+
+
+def display_path(path):
+    """An inventory file as messages name it: from ``inventories/`` on when its real path has
+    one (symlinks resolved), else the path as given."""
+    parts = os.path.realpath(str(path)).split(os.sep)
     if "inventories" in parts:
         return "/".join(parts[len(parts) - 1 - parts[::-1].index("inventories"):])
-    return path
+    return str(path)
+
+
+# --- The inventory's files ------------------------------------------------------------------------
+
+VAR_FILE_EXTS = ("", ".yml", ".yaml", ".json")
+VAULT_HEADER = "$ANSIBLE_VAULT"
+# `port: 010000` (YAML 1.1 octal) and `port: 134:20` (YAML 1.1 base 60), block or flow style.
+YAML11_PORT_RE = re.compile(r"(?:^|[\s{,])port\s*:\s*([-+]?(?:0[0-7_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+))\s*(?=$|[,}\]#])")
+
+
+def inventory_var_files(dirs):
+    """Every variables file of the inventories (and playbook directories) ``dirs``, as Ansible's
+    host_group_vars plugin finds them: ``[(path, scope, name)]`` with scope ``group`` or ``host``
+    and the group or host it applies to (``group_vars/<name>[.yml]`` or ``group_vars/<name>/...``)."""
+    out = []
+    seen = set()
+    for base in dirs or ():
+        for scope in ("group", "host"):
+            top = os.path.join(str(base), scope + "_vars")
+            if not os.path.isdir(top):
+                continue
+            for entry in sorted(os.listdir(top)):
+                path = os.path.join(top, entry)
+                stem, ext = os.path.splitext(entry)
+                if entry.startswith("."):
+                    continue
+                if os.path.isdir(path):
+                    for root, subdirs, files in os.walk(path, followlinks=True):
+                        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+                        found = [os.path.join(root, f) for f in sorted(files)
+                                 if not f.startswith(".") and os.path.splitext(f)[1] in VAR_FILE_EXTS]
+                        out.extend((f, scope, entry) for f in found if os.path.realpath(f) not in seen)
+                        seen.update(os.path.realpath(f) for f in found)
+                elif ext in VAR_FILE_EXTS and os.path.realpath(path) not in seen:
+                    seen.add(os.path.realpath(path))
+                    out.append((path, scope, stem if ext else entry))
+    return out
+
+
+def inventory_files(sources, playbook_dir=None):
+    """The inventory's files as the registry checks read them: every variables file of the
+    inventory sources' directories and of the playbook directory, and the YAML inventory files
+    themselves (scope ``inventory``). Dicts with ``path``, ``file`` (:func:`display_path`),
+    ``scope``, ``name`` and ``text`` (None when unreadable)."""
+    dirs, sources_files = [], []
+    for source in sources or ():
+        source = os.path.abspath(str(source))
+        if os.path.isdir(source):
+            dirs.append(source)
+            sources_files.extend(os.path.join(source, f) for f in sorted(os.listdir(source))
+                                 if os.path.splitext(f)[1] in (".yml", ".yaml") and not f.startswith("."))
+        elif os.path.isfile(source):
+            dirs.append(os.path.dirname(source))
+            if os.path.splitext(source)[1] in (".yml", ".yaml"):
+                sources_files.append(source)
+    if playbook_dir and os.path.abspath(str(playbook_dir)) not in dirs:
+        dirs.append(os.path.abspath(str(playbook_dir)))
+    found = [(path, "inventory", "") for path in sources_files] + inventory_var_files(dirs)
+    out = []
+    for path, scope, name in found:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            text = None
+        out.append({"path": path, "file": display_path(path), "scope": scope, "name": name, "text": text})
+    return out
+
+
+def file_applies(scope, name, host, host_groups):
+    """True when a variables file of ``scope``/``name`` gives variables to ``host``."""
+    if scope == "host":
+        return name == host
+    if scope == "group":
+        return name == "all" or name in host_groups
+    return True  # an inventory source: its inline variables may reach any host
+
+
+def yaml11_ports(text):
+    """``[(line, written, read)]``: every ``port:`` of ``text`` that the YAML 1.1 loader reads as a
+    different number than the digits show (a leading 0: octal; colons: base 60). A vault-encrypted
+    file is skipped (its text is not YAML)."""
+    if str(text).lstrip().startswith(VAULT_HEADER):
+        return []
+    found = []
+    for number, line in enumerate(str(text).splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for match in YAML11_PORT_RE.finditer(line):
+            written = match.group(1)
+            digits = written.lstrip("+-").replace("_", "")
+            if ":" in digits:
+                read = 0
+                for part in digits.split(":"):
+                    read = read * 60 + int(part)
+            else:
+                read = int(digits, 8)
+            found.append((number, written, -read if written.startswith("-") else read))
+    return found
+
+
+def yaml11_problems(file_name, text):
+    """Problems (kind ``yaml``) for :func:`yaml11_ports` of one file, named by ``file_name``."""
+    problems = []
+    for number, written, read in yaml11_ports(text):
+        if ":" in written:
+            why, fix = "base 60", "write the port you mean as a plain number, without colons"
+        else:
+            why, fix = "a leading 0 is octal", "write port: %s (no leading 0)" % (
+                written.lstrip("+-").replace("_", "").lstrip("0") or "0")
+        problems.append(Problem(
+            "yaml", (), "%s:%d" % (file_name, number),
+            "%s:%d: port: %s is read as %d by YAML 1.1 (%s), not as the port it looks like"
+            % (file_name, number, written, read, why), "%s in %s line %d" % (fix, file_name, number)))
+    return problems
+
+
+def replaced_overrides(overrides, group_overrides):
+    """Warnings (kind ``replaced``): entries that one of the host's groups sets in its
+    ``berth_ports_overrides`` and that the host's own (effective) ``berth_ports_overrides`` lacks.
+
+    ``group_overrides``: group -> (file it is set in, entry names). Ansible replaces a variable
+    whole: the most specific definition (host_vars, a child group, -e) wins and the group's
+    changes do not apply to the host.
+    """
+    have = {str(k) for k in overrides} if isinstance(overrides, Mapping) else set()
+    out = []
+    for group, (file_name, names) in sorted(group_overrides.items()):
+        lost = sorted(set(str(n) for n in names) - have)
+        if lost:
+            out.append(Problem(
+                "replaced", tuple(lost), "",
+                "berth_ports_overrides of group %s (%s) sets %s, but this host's berth_ports_overrides, defined "
+                "again in host_vars, a group of higher precedence or -e, replaces it whole and lacks %s"
+                % (group, file_name, ", ".join(lost), "it" if len(lost) == 1 else "them"),
+                "restate %s in the berth_ports_overrides that applies to these hosts, or compose both with "
+                "combine (docs/errors.md, \"Override precedence\"); write %s: {} there to keep berth_ports' own "
+                "values on purpose" % (", ".join(lost), lost[0])))
+    return out
 
 
 def port_error(port):
@@ -496,21 +649,31 @@ def canonical_key(entries, overridden, applicable, file_name):
                       sort_keys=True, default=repr)
 
 
-def validate_hosts(hosts, known_groups=None, max_hosts_shown=5):
+def validate_hosts(hosts, known_groups=None, max_hosts_shown=5, files=()):
     """Validate many hosts, each validated registry once.
 
     ``hosts``: iterable of dicts with keys ``host``, ``registry``, ``overrides``,
-    ``groups`` (the host's group names) and ``registry_file``.
+    ``groups`` (the host's group names), ``registry_file`` and optionally ``group_overrides``
+    (:func:`replaced_overrides`). ``files``: the inventory's variables files, dicts with ``file``
+    (the name messages give), ``scope``, ``name`` (:func:`inventory_var_files`) and ``text``.
     Returns a dict: ``failed``, ``problems`` (list of dicts), ``messages``
-    (one line per problem), ``warnings`` (one line per exposed entry, never failing),
-    ``hosts`` (count) and ``unique`` (registries validated).
+    (one line per problem), ``warnings`` (one line per exposed entry or replaced override, never
+    failing), ``hosts`` (count) and ``unique`` (registries validated).
     """
     cache = {}
     found = {}  # problem key -> (Problem, [hosts])
-    warned = {}  # same, for exposure warnings
+    warned = {}  # same, for warnings
     count = 0
+    files = [dict(f, problems=yaml11_problems(f["file"], f.get("text") or "")) for f in files or ()]
+    files = [f for f in files if f["problems"]]
     for item in hosts:
         count += 1
+        for f in files:
+            if file_applies(f.get("scope"), f.get("name"), item["host"], frozenset(item.get("groups") or ())):
+                for p in f["problems"]:
+                    found.setdefault(p.key(), (p, []))[1].append(item["host"])
+        for p in replaced_overrides(item.get("overrides"), item.get("group_overrides") or {}):
+            warned.setdefault(p.key(), (p, []))[1].append(item["host"])
         file_name = item.get("registry_file") or REGISTRY_HINT
         host_groups = frozenset(item.get("groups") or ())
         entries, overridden, merge_problems = effective(item.get("registry"), item.get("overrides"))
