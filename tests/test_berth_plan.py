@@ -398,3 +398,39 @@ def test_an_empty_secret_key_is_refused_before_any_app_deploys():
     with pytest.raises(plan.PlanError, match="flask_app_secret_key on web1: is empty, so app hbnb would run without"):
         plan.flask_app(planview.view("web1", {"flask_app_secret_key": ""}))
     assert plan.flask_app(planview.view("web1", {"flask_app_secret_key": "", "flask_app_secret_key_required": False}))
+
+
+# --- A variable that does not template, in berth's words (plugins/action/berth_plan.py) -------------
+
+def _files(tmp_path):
+    (tmp_path / "inventories" / "x" / "group_vars" / "all").mkdir(parents=True)
+    secrets = tmp_path / "inventories" / "x" / "group_vars" / "all" / "secrets.yml"
+    secrets.write_text("---\nflask_app_secret_key: \"{{ vault_flask_app_secret_key }}\"\n")
+    (secrets.parent / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
+    return plan_action_files(tmp_path / "inventories" / "x")
+
+
+def plan_action_files(inventory):
+    from ansible_collections.berth.stack.plugins.module_utils import berth_registry
+    return berth_registry.inventory_files([str(inventory)])
+
+
+def test_a_missing_vault_variable_names_the_variable_host_file_and_vault(tmp_path):
+    from ansible.errors import AnsibleUndefinedVariable
+    from ansible_collections.berth.stack.plugins.action import berth_plan as action
+    text = action.template_error({"name": "web1", "groups": frozenset({"web"})}, "flask_app_secret_key",
+                                 "{{ vault_flask_app_secret_key }}",
+                                 AnsibleUndefinedVariable("'vault_flask_app_secret_key' is undefined"), _files(tmp_path))
+    assert text == ("flask_app_secret_key on web1 cannot be templated: 'vault_flask_app_secret_key' is undefined "
+                    "(flask_app_secret_key is set in inventories/x/group_vars/all/secrets.yml). Fix: add "
+                    "vault_flask_app_secret_key to the vault inventories/x/group_vars/all/vault.yml (ansible-vault edit "
+                    "inventories/x/group_vars/all/vault.yml), or correct the name flask_app_secret_key uses.")
+
+
+def test_another_undefined_variable_names_what_to_define(tmp_path):
+    from ansible.errors import AnsibleUndefinedVariable
+    from ansible_collections.berth.stack.plugins.action import berth_plan as action
+    text = action.template_error({"name": "web1", "groups": frozenset()}, "flask_app_workers", "{{ n }}",
+                                 AnsibleUndefinedVariable("'n' is undefined"), _files(tmp_path))
+    assert text == ("flask_app_workers on web1 cannot be templated: 'n' is undefined. Fix: define n for web1 "
+                    "(group_vars or host_vars of the inventory) or correct the reference.")
