@@ -532,13 +532,13 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         requirements = [str(r) for r in _as_list(get("requirements", []))]
         requirements_file = str(get("requirements_file", "requirements.txt") or "")
         if not requirements and not _safe_relpath(requirements_file):
-            check.add(var + ".requirements_file", "%r is not a path inside the source" % requirements_file,
+            check.add(where("requirements_file"), "%r is not a path inside the source" % requirements_file,
                       "name a file relative to the source root, or list pins in requirements")
 
         packages = [str(p) for p in _as_list(get("packages", []))]
         for package in packages:
             if not PACKAGE_RE.match(package):
-                check.add(var + ".packages", "%r is not a Debian package name" % package, "fix the list")
+                check.add(where("packages"), "%r is not a Debian package name" % package, "fix the list")
 
         env = get("env", {}) or {}
         env_var = where("env")
@@ -558,26 +558,28 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
                 check.add("%s.%s" % (env_var, key), env_value_error(env[key]),
                           "write a one-line value (a file the app reads for anything longer)")
 
-        routes = _route_list(check, var + ".routes", spec.get("routes") if "routes" in spec
+        routes_var = var + ".routes" if "routes" in spec else "flask_app_routes"
+        routes = _route_list(check, routes_var, spec.get("routes") if "routes" in spec
                              else defaults.get("routes", [{"prefix": "/"}] if single else []), ROUTE_KEYS, ("prefix",))
         for route in routes:
             route["strip"] = route.get("strip", False)
             if bool_error(route["strip"]):
-                check.add(var + ".routes", "strip of %s: %s" % (route["prefix"], bool_error(route["strip"])),
+                check.add(routes_var, "strip of %s: %s" % (route["prefix"], bool_error(route["strip"])),
                           "write strip: true or false (unquoted: a quoted \"false\" is true)")
                 route["strip"] = False
-            _check_prefix(check, var + ".routes", route["prefix"], route["strip"])
-        static = _route_list(check, var + ".static", get("static", []), STATIC_KEYS, ("prefix", "dir"))
+            _check_prefix(check, routes_var, route["prefix"], route["strip"])
+        static_var = where("static")
+        static = _route_list(check, static_var, get("static", []), STATIC_KEYS, ("prefix", "dir"))
         for item in static:
-            _check_prefix(check, var + ".static", item["prefix"], True)
+            _check_prefix(check, static_var, item["prefix"], True)
             if not _safe_relpath(item["dir"]):
-                check.add(var + ".static", "dir %r is not a directory inside the source" % item["dir"],
+                check.add(static_var, "dir %r is not a directory inside the source" % item["dir"],
                           "name it relative to the source root, e.g. web_dynamic/static")
             item["dir"] = str(item["dir"]).strip("/")
         persistent = [str(p) for p in _as_list(get("persistent", []))]
         for path in persistent:
             if not _safe_relpath(path.rstrip("/")) or "/" in path.rstrip("/"):
-                check.add(var + ".persistent", "%r is not a file or directory name in the source root" % path,
+                check.add(where("persistent"), "%r is not a file or directory name in the source root" % path,
                           "name the relative path the app writes, e.g. file.json (a trailing / for a directory)")
 
         nginx = get("nginx", {}) or {}
@@ -596,7 +598,8 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
                           "write %s" % ("a time such as 60s (Nginx units ms, s, m, h, d)" if NGINX_KINDS[key] == "time"
                                         else "a whole number of at least %d" % NGINX_KINDS[key]))
 
-        health = _normalize_health(check, var + ".health", spec.get("health"), defaults.get("health") or {"path": "/"})
+        health = _normalize_health(check, var + ".health" if spec.get("health") is not None else "flask_app_health",
+                                  spec.get("health"), defaults.get("health") or {"path": "/"})
         secret_mode = "explicit" if spec.get("secret_key") else (
             "none" if not defaults.get("secret_key") else ("legacy" if single else "derived"))
         if secret_mode == "explicit" and CONTROL_RE.search(str(spec.get("secret_key"))):
@@ -699,7 +702,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         }
         record.update(numbers)
         for key, kind in sorted(extra.items()):
-            record[key] = _typed(check, var + "." + key, get(key), kind)
+            record[key] = _typed(check, where(key), get(key), kind)
         records.append(record)
 
     _check_unique(check, records)
