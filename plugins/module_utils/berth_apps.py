@@ -322,6 +322,14 @@ def _database(check, var, spec, context, entries, host, host_groups):
     unknown = sorted(set(spec) - set(DATABASE_KEYS))
     if unknown:
         check.add(var, "has unknown keys %s" % _unknown(unknown, DATABASE_KEYS), "use only %s" % ", ".join(DATABASE_KEYS))
+    flags = {}
+    for key, fallback in (("in_url", False), ("dump_on_switch", context.get("dump_on_switch", False))):
+        value = spec.get(key, fallback)
+        if bool_error(value):
+            check.add(var + "." + key if key in spec else "flask_app_database_" + key, bool_error(value),
+                      "write true or false (unquoted: a quoted \"false\" is true)")
+            value = False
+        flags[key] = value
     name, user = str(spec.get("name") or ""), str(spec.get("user") or "")
     if not DB_NAME_RE.match(name):
         check.add(var + ".name", "%r is not a database name (1-64 letters, digits, _)" % name,
@@ -387,14 +395,6 @@ def _database(check, var, spec, context, entries, host, host_groups):
             check.add(var + "." + key, "%r is not a positive number of seconds" % (value,),
                       "set it (flask_app_database_%s is the default)" % key)
     port = int(entry.get("port") or 0)
-    flags = {}
-    for key, fallback in (("in_url", False), ("dump_on_switch", context.get("dump_on_switch", False))):
-        value = spec.get(key, fallback)
-        if bool_error(value):
-            check.add(var + "." + key if key in spec else "flask_app_database_" + key, bool_error(value),
-                      "write true or false (unquoted: a quoted \"false\" is true)")
-            value = False
-        flags[key] = value
     in_url = flags["in_url"]
     env = {}
     if in_url:
