@@ -301,8 +301,9 @@ def test_probe_host_facts_in_one_read(tmp_path):
         calls.append(argv[0])
         if argv[0] == "dpkg-query":
             return "nginx installed 1.22.1-9\ngit not-installed \npython3-venv installed 3.11.2-1\n"
-        return ("Id=nginx.service\nUnitFileState=enabled\nActiveState=active\n\n"
-                "Id=hbnb.service\nUnitFileState=disabled\nActiveState=inactive\n")
+        return ("Id=nginx.service\nUnitFileState=enabled\nActiveState=active\n"
+                "FragmentPath=/lib/systemd/system/nginx.service\nDescription=A high performance web server\n\n"
+                "Id=hbnb.service\nUnitFileState=disabled\nActiveState=inactive\nFragmentPath=\nDescription=hbnb.service\n")
 
     (tmp_path / "state.json").write_text('{"drained": ["web1"]}\n')
     facts = probe.host_facts(["nginx", "git", "python3-venv", "absent-pkg"], {"users": ["root", "no-such-berth-user"],
@@ -312,8 +313,10 @@ def test_probe_host_facts_in_one_read(tmp_path):
     assert facts["packages"] == {"nginx": "1.22.1-9", "git": "", "python3-venv": "3.11.2-1", "absent-pkg": ""}
     assert facts["users"]["root"]["uid"] == 0 and "no-such-berth-user" not in facts["users"]
     assert facts["groups"] == {"root": 0}
-    assert facts["units"] == {"nginx.service": {"enabled": True, "active": True},
-                              "hbnb.service": {"enabled": False, "active": False}}
+    assert facts["units"] == {"nginx.service": {"enabled": True, "active": True,
+                                                "path": "/lib/systemd/system/nginx.service",
+                                                "description": "A high performance web server"},
+                              "hbnb.service": {"enabled": False, "active": False, "path": "", "description": "hbnb.service"}}
     assert facts["files"] == {str(tmp_path / "state.json"): '{"drained": ["web1"]}\n', str(tmp_path / "missing.json"): None}
     assert facts["dirs"] == {str(tmp_path): ["state.json"], str(tmp_path / "no-such-dir"): None}
     assert calls == ["dpkg-query", "systemctl"], "one process per kind of fact"

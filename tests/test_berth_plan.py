@@ -434,3 +434,25 @@ def test_another_undefined_variable_names_what_to_define(tmp_path):
                                  AnsibleUndefinedVariable("'n' is undefined"), _files(tmp_path))
     assert text == ("flask_app_workers on web1 cannot be templated: 'n' is undefined. Fix: define n for web1 "
                     "(group_vars or host_vars of the inventory) or correct the reference.")
+
+
+# --- On the host: a unit berth did not write is never replaced (issue 28) ----------------------------
+
+@pytest.mark.parametrize("unit, refused", [
+    ({"path": "/lib/systemd/system/hbnb-api.service", "description": "OpenSSH server daemon"}, True),
+    ({"path": "/etc/systemd/system/hbnb-api.service", "description": "the admin's own unit"}, True),
+    ({"path": "/etc/systemd/system/hbnb-api.service", "description": "berth flask_app hbnb_api (gunicorn a:b)"}, False),
+    ({"path": "", "description": "hbnb-api.service"}, False),
+])
+def test_an_existing_unit_that_is_not_berth_s_is_refused_before_any_change(unit, refused):
+    section = plan.flask_app(planview.view("web1"))
+    probe = _probe(section)
+    probe["host"]["units"]["hbnb-api.service"] = dict(unit, enabled=True, active=True)
+    if not refused:
+        assert plan.flask_app_decide(section, probe)["build"]
+        return
+    with pytest.raises(plan.PlanError) as err:
+        plan.flask_app_decide(section, probe)
+    assert ("flask_apps.hbnb_api.port on web1: the unit hbnb-api.service of registry entry hbnb_api already exists and "
+            "is not one berth wrote (%s, Description=%s)" % (unit["path"], unit["description"])) in str(err.value)
+    assert "Fix: give the entry a service of its own (berth_ports.hbnb_api.service)" in str(err.value)

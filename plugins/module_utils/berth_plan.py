@@ -84,6 +84,8 @@ GONE = {
 # Settings the app records know already (berth_apps.APP_KEYS) need no type from the specs.
 SAMPLE_SOURCE = "roles/flask_app/files/hello"
 UNIT_DIR = "/etc/systemd/system"
+# The Description= every unit berth writes for an app starts with (templates/flask_app.service.j2).
+UNIT_DESCRIPTION = "berth flask_app "
 # The variables of the other roles that name a registry entry: no app may run on one of those
 # entries or on an entry of their services (berth_apps._check_app_entry). datadog_port_names'
 # values are added by role_entries().
@@ -530,6 +532,21 @@ def flask_app_decide(section, probe, releases=None):
         for path, mode in ((record["root"], "0751"), (record["root"] + "/releases", "0751"), (record["conf_dir"], "0750")):
             dirs.append({"path": path, "state": "directory", "owner": "root", "group": record["group"], "mode": mode})
     units = _mapping(host.get("units"))
+    foreign = []
+    for record in records:
+        unit = _mapping(units.get(record["service"] + ".service"))
+        path = str(unit.get("path") or "")
+        if path and (path != "%s/%s.service" % (UNIT_DIR, record["service"])
+                     or not str(unit.get("description") or "").startswith(UNIT_DESCRIPTION)):
+            foreign.append(
+                "%s on %s: the unit %s.service of registry entry %s already exists and is not one berth wrote (%s, "
+                "Description=%s): deploying the app would replace it. Fix: give the entry a service of its own "
+                "(berth_ports.%s.service), or remove that unit if it is a leftover."
+                % (record["var"] + ".port" if record.get("var") else "flask_app_port_name", section.get("host", "this host"),
+                   record["service"],
+                   record["port_name"], path, unit.get("description") or "", record["port_name"]))
+    if foreign:
+        raise PlanError(" | ".join(foreign))
     not_running = [r["name"] for r in selected
                    if not (_mapping(units.get(r["service"] + ".service")).get("enabled")
                            and _mapping(units.get(r["service"] + ".service")).get("active"))]
