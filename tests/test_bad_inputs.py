@@ -409,7 +409,8 @@ ROLE_CASES_28 = [
      ["flask_apps.hbnb on %s: has unknown settings privat_users (did you mean private_users?)" % NOHOST]),
     ("health-key-typo", "flask_app", "flask_app_health", {"flask_app_health": {"paht": "/health"}},
      ["flask_app_health on %s: has unknown keys paht (did you mean path?)" % NOHOST]),
-    ("database-key-typo", "flask_app", "flask_app_database", {"flask_app_database": dict(DATABASE, in_ulr=True)},
+    ("database-key-typo", "flask_app", "flask_app_database",
+     dict(MARIADB_ON, flask_app_database=dict(DATABASE, in_ulr=True)),
      ["flask_app_database on %s: has unknown keys in_ulr (did you mean in_url?)" % NOHOST]),
     ("nginx-key-typo", "flask_app", "flask_app_nginx", {"flask_app_nginx": {"read_timout": "60s"}},
      ["flask_app_nginx on %s: has unknown keys read_timout (did you mean read_timeout?)" % NOHOST]),
@@ -424,10 +425,11 @@ ROLE_CASES_28 = [
      ["flask_app_system_site_packages on %s: 'false' is not a boolean" % NOHOST]),
     ("strip-quoted", "flask_app", "flask_app_routes", {"flask_app_routes": [{"prefix": "/", "strip": "false"}]},
      ["flask_app_routes on %s: strip of /: 'false' is not a boolean" % NOHOST]),
-    ("in-url-quoted", "flask_app", "flask_app_database.in_url", {"flask_app_database": dict(DATABASE, in_url="false")},
+    ("in-url-quoted", "flask_app", "flask_app_database.in_url",
+     dict(MARIADB_ON, flask_app_database=dict(DATABASE, in_url="false")),
      ["flask_app_database.in_url on %s: 'false' is not a boolean" % NOHOST]),
     ("dump-on-switch-quoted", "flask_app", "flask_app_database_dump_on_switch",
-     {"flask_app_database": DATABASE, "flask_app_database_dump_on_switch": "false"},
+     dict(MARIADB_ON, flask_app_database=DATABASE, flask_app_database_dump_on_switch="false"),
      ["flask_app_database_dump_on_switch on %s: 'false' is not a boolean" % NOHOST]),
     ("apm-enabled-quoted", "datadog", "datadog_apm_enabled", {"datadog_apm_enabled": "false"},
      ["datadog_apm_enabled on %s: 'false' is not a boolean. Fix: write true or false unquoted in the inventory" % NOHOST]),
@@ -616,7 +618,8 @@ def test_a_wrong_vault_password_stops_before_any_host(gen, tmp_path):
     wrong.write_text("not-the-sandbox-password\n")
     rc, out = run(ROOT / "playbooks" / "validate.yml", gen["inventory"], [],
                   env_extra={"ANSIBLE_VAULT_PASSWORD_FILE": str(wrong)})
-    record("vault-password-wrong", "ANSIBLE_VAULT_PASSWORD_FILE", {}, out)
+    record("vault-password-wrong", "ANSIBLE_VAULT_PASSWORD_FILE",
+           {"ANSIBLE_VAULT_PASSWORD_FILE": "<a file holding another password>"}, out)
     assert rc != 0, out
     assert "[ERROR]: Decryption failed (no vault secrets were found that could decrypt)." in out, out
     assert not contacted(out), out
