@@ -394,6 +394,8 @@ def test_did_you_mean(word, known, hint):
     ("    port: 08080", []),          # not octal: a string, refused by the port rule
     ("    port: '010000'", []),       # quoted: a string, refused by the port rule
     ("    # port: 010000", []),
+    ("    bind: 0.0.0.0  # was port: 010000", []),
+    ("  a: {port: 010000}  # octal", [(1, "010000", 4096)]),
     ("    export: 010000", []),
     ("    bind: ::1", []),
     ("  a: {port: 01, b: {port: 1:00}}", [(1, "01", 1), (1, "1:00", 60)]),

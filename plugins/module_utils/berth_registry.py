@@ -329,8 +329,7 @@ def yaml11_ports(text):
         return []
     found = []
     for number, line in enumerate(str(text).splitlines(), 1):
-        if line.lstrip().startswith("#"):
-            continue
+        line = re.sub(r"(^|\s)#.*$", "", line)  # a comment, not a value
         for match in YAML11_PORT_RE.finditer(line):
             written = match.group(1)
             digits = written.lstrip("+-").replace("_", "")
