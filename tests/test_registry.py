@@ -429,6 +429,8 @@ def test_inventory_files_are_found_as_ansible_finds_them(tmp_path):
     files = {(f["scope"], f["name"], os.path.basename(f["path"])) for f in br.inventory_files([str(inv)])}
     assert files == {("inventory", "", "hosts.yml"), ("group", "web", "ports.yml"), ("group", "db", "db.yml"),
                      ("group", "all", "all"), ("host", "web1", "web1.yaml")}
+    mine = {(f["scope"], f["name"]) for f in br.inventory_files([str(inv)], host="web1", host_groups=["web"])}
+    assert mine == {("group", "web"), ("group", "all"), ("host", "web1")}
     assert br.file_applies("group", "all", "h", set()) and br.file_applies("group", "web", "h", {"web"})
     assert not br.file_applies("group", "db", "h", {"web"}) and br.file_applies("host", "h", "h", set())
 

@@ -155,9 +155,12 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _files(task_vars):
+        """The variables files that give this host variables (read as text for the checks above)."""
         sources = task_vars.get("ansible_inventory_sources") or []
+        host = task_vars.get("inventory_hostname")
+        groups = task_vars.get("group_names") or berth_plan.groups_of(task_vars.get("groups") or {}, host)
         return core.inventory_files(sources if isinstance(sources, (list, tuple)) else [sources],
-                                    task_vars.get("playbook_dir"))
+                                    task_vars.get("playbook_dir"), host=host, host_groups=groups)
 
     def _view(self, task_vars, target, files=()):
         raw_defaults = self._defaults()

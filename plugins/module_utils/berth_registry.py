@@ -282,11 +282,15 @@ def inventory_var_files(dirs):
     return out
 
 
-def inventory_files(sources, playbook_dir=None):
+def inventory_files(sources, playbook_dir=None, host=None, host_groups=()):
     """The inventory's files as the registry checks read them: every variables file of the
     inventory sources' directories and of the playbook directory, and the YAML inventory files
     themselves (scope ``inventory``). Dicts with ``path``, ``file`` (:func:`display_path`),
-    ``scope``, ``name`` and ``text`` (None when unreadable)."""
+    ``scope``, ``name`` and ``text`` (None when unreadable).
+
+    With ``host``: only the variables files that give that host variables (group ``all``, its
+    groups', its own), and not the inventory files, so that a plan reads a handful of small files
+    whatever the size of the inventory."""
     dirs, sources_files = [], []
     for source in sources or ():
         source = os.path.abspath(str(source))
@@ -301,6 +305,9 @@ def inventory_files(sources, playbook_dir=None):
     if playbook_dir and os.path.abspath(str(playbook_dir)) not in dirs:
         dirs.append(os.path.abspath(str(playbook_dir)))
     found = [(path, "inventory", "") for path in sources_files] + inventory_var_files(dirs)
+    if host is not None:
+        groups = frozenset(host_groups or ())
+        found = [f for f in found if f[1] != "inventory" and file_applies(f[1], f[2], host, groups)]
     out = []
     for path, scope, name in found:
         try:
