@@ -301,8 +301,9 @@ def test_probe_host_facts_in_one_read(tmp_path):
         calls.append(argv[0])
         if argv[0] == "dpkg-query":
             return "nginx installed 1.22.1-9\ngit not-installed \npython3-venv installed 3.11.2-1\n"
-        return ("Id=nginx.service\nUnitFileState=enabled\nActiveState=active\n\n"
-                "Id=hbnb.service\nUnitFileState=disabled\nActiveState=inactive\n")
+        return ("Id=nginx.service\nUnitFileState=enabled\nActiveState=active\n"
+                "FragmentPath=/lib/systemd/system/nginx.service\nDescription=A high performance web server\n\n"
+                "Id=hbnb.service\nUnitFileState=disabled\nActiveState=inactive\nFragmentPath=\nDescription=hbnb.service\n")
 
     (tmp_path / "state.json").write_text('{"drained": ["web1"]}\n')
     facts = probe.host_facts(["nginx", "git", "python3-venv", "absent-pkg"], {"users": ["root", "no-such-berth-user"],
@@ -312,8 +313,10 @@ def test_probe_host_facts_in_one_read(tmp_path):
     assert facts["packages"] == {"nginx": "1.22.1-9", "git": "", "python3-venv": "3.11.2-1", "absent-pkg": ""}
     assert facts["users"]["root"]["uid"] == 0 and "no-such-berth-user" not in facts["users"]
     assert facts["groups"] == {"root": 0}
-    assert facts["units"] == {"nginx.service": {"enabled": True, "active": True},
-                              "hbnb.service": {"enabled": False, "active": False}}
+    assert facts["units"] == {"nginx.service": {"enabled": True, "active": True,
+                                                "path": "/lib/systemd/system/nginx.service",
+                                                "description": "A high performance web server"},
+                              "hbnb.service": {"enabled": False, "active": False, "path": "", "description": "hbnb.service"}}
     assert facts["files"] == {str(tmp_path / "state.json"): '{"drained": ["web1"]}\n', str(tmp_path / "missing.json"): None}
     assert facts["dirs"] == {str(tmp_path): ["state.json"], str(tmp_path / "no-such-dir"): None}
     assert calls == ["dpkg-query", "systemctl"], "one process per kind of fact"
@@ -384,3 +387,240 @@ def test_probe_http_check_on_loopback():
         server.shutdown()
     closed = probe.http_check(app)
     assert closed["status"] == -1 and "no answer" in closed["msg"]
+
+
+# --- Inputs that could damage a host are refused (issue 28) -----------------------------------------
+
+def _role_entries():
+    """Entry -> the variable of another role naming it, from the roles' own defaults (what
+    berth_plan.role_entries finds for the sandbox)."""
+    out = {}
+    for role in ("nginx", "mariadb", "datadog", "flask_app"):
+        defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+        for variable, value in sorted(defaults.items()):
+            if variable.endswith("_port_name") and variable not in ("flask_app_port_name", "datadog_app_port_name"):
+                out.setdefault(value, variable)
+            elif variable in ("flask_app_trace_entry", "flask_app_dogstatsd_entry", "flask_app_database_entry"):
+                out.setdefault(value, variable)
+            elif variable == "datadog_port_names":
+                out.update({name: "datadog_port_names." + key for key, name in value.items() if name not in out})
+    return out
+
+
+ROLE_ENTRIES = _role_entries()
+OWN = {"port": 9000, "proto": "tcp", "bind": "127.0.0.1", "groups": ["web"]}
+
+
+def refused_with(apps_=None, registry=None, defaults=None, role_entries=ROLE_ENTRIES, overrides=None):
+    with pytest.raises(apps.AppError) as exc:
+        apps.normalize(SANDBOX_APPS["flask_apps"] if apps_ is None else apps_,
+                       dict(DEFAULTS, requirements=SANDBOX_APPS["flask_app_requirements"], **(defaults or {})),
+                       dict(REGISTRY, **(registry or {})),
+                       SANDBOX_APPS["berth_ports_overrides"] if overrides is None else overrides,
+                       "web1", GROUPS, None, db_context(), None, role_entries)
+    return " ".join(str(exc.value).split())
+
+
+def test_the_sandbox_apps_run_on_entries_of_their_own():
+    records = apps.normalize(SANDBOX_APPS["flask_apps"], dict(DEFAULTS, requirements=SANDBOX_APPS["flask_app_requirements"]),
+                             REGISTRY, SANDBOX_APPS["berth_ports_overrides"], "web1", GROUPS, None, db_context(), None,
+                             ROLE_ENTRIES)
+    assert len(records) == 4
+    assert ROLE_ENTRIES["nginx_http"] == "nginx_http_port_name" and ROLE_ENTRIES["mariadb"] == "mariadb_port_name"
+    assert ROLE_ENTRIES["datadog_cmd"] == "datadog_port_names.cmd_port"
+
+
+@pytest.mark.parametrize("port, registry, expected", [
+    ("nginx_http", {}, "flask_apps.evil.port on web1: names registry entry 'nginx_http', which nginx_http_port_name "
+                       "names (service nginx, user root): the app would replace that service's unit"),
+    ("datadog_cmd", {}, "names registry entry 'datadog_cmd', which datadog_port_names.cmd_port names"),
+    ("mariadb", {}, "names registry entry 'mariadb', which mariadb_port_name names"),
+    ("evil", {"evil": dict(OWN, service="nginx", user="evil")},
+     "names registry entry 'evil', whose service nginx is the service of nginx_http (nginx_http_port_name)"),
+    ("evil", {"evil": dict(OWN, service="ssh", user="evil")},
+     "whose service ssh is a unit of the system or of another role: berth would replace /etc/systemd/system/ssh.service"),
+    ("evil", {"evil": dict(OWN, service="systemd-journald", user="evil")}, "whose service systemd-journald is a unit"),
+    ("evil", {"evil": dict(OWN, service="evil", user="root")}, "names registry entry 'evil', whose user is root"),
+    ("evil", {"evil": dict(OWN, port=81, service="evil", user="evil")}, "whose port 81 is privileged (< 1024)"),
+])
+def test_an_app_on_another_service_s_entry_is_refused(port, registry, expected):
+    text = refused_with({"evil": {"port": port, "wsgi": "a:app", "routes": ["/evil/"]}}, registry,
+                        overrides={"mariadb": {"enabled": True}})
+    assert expected in text
+    assert "Fix: give the app an entry of its own in berth_ports" in text
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("root", "/etc", "flask_apps.hbnb_api.root on web1: '/etc' is not under /srv/<name> or /opt/<name> or /var/www/<name>"),
+    ("root", "/", "'/' is not an absolute, normalized path"),
+    ("root", "/srv", "'/srv' is not under /srv/<name>"),
+    ("root", "/srv/../etc", "'/srv/../etc' is not an absolute, normalized path"),
+    ("root", "/srv/api/", "'/srv/api/' is not an absolute, normalized path"),
+    ("root", "/srv/a pi", "'/srv/a pi' is not an absolute, normalized path"),
+    ("root", "/srv/ssh", "'/srv/ssh' is a system directory or inside one (/srv/ssh)"),
+    ("conf_dir", "/etc", "flask_apps.hbnb_api.conf_dir on web1: '/etc' is not under /etc/<name>"),
+    ("conf_dir", "/etc/ssh", "'/etc/ssh' is a system directory or inside one (/etc/ssh)"),
+    ("conf_dir", "/etc/systemd/system", "is a system directory or inside one (/etc/systemd)"),
+    ("conf_dir", "/usr/lib/api", "'/usr/lib/api' is not under /etc/<name>"),
+    ("state_dir", "/var/lib", "'/var/lib' is not under /var/lib/<app>"),
+    ("state_dir", "/var/lib/a/b", "'/var/lib/a/b' is not under /var/lib/<app>"),
+    ("state_dir", "/var/lib/dpkg", "is a system directory or inside one (/var/lib/dpkg)"),
+    ("state_dir", "/home/api", "'/home/api' is not under /var/lib/<app>"),
+    ("socket", "../../etc/shadow", "flask_apps.hbnb_api.socket on web1: '../../etc/shadow' is not an absolute, normalized path"),
+    ("socket", "/run/systemd/api.sock", "is a system directory or inside one (/run/systemd)"),
+    ("socket", "/tmp/api.sock", "'/tmp/api.sock' is not under /run/<app>/gunicorn.sock"),
+    ("socket", "/run/api.sock", "'/run/api.sock' is not under /run/<app>/gunicorn.sock"),
+])
+def test_app_directories_must_be_safe_to_create_and_write(key, value, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], **{key: value})
+    assert expected in refused_with(spec)
+
+
+@pytest.mark.parametrize("key, value", [("root", "/srv/api"), ("root", "/opt/berth/api"), ("root", "/var/www/api"),
+                                        ("conf_dir", "/etc/berth/api"), ("state_dir", "/var/lib/api"),
+                                        ("socket", "/run/api/gunicorn.sock")])
+def test_app_directories_in_their_places_are_accepted(key, value):
+    assert apps.dir_error(key, value) is None
+
+
+def test_one_app_directories_and_group_name_their_variables():
+    with pytest.raises(apps.AppError) as exc:
+        apps.normalize({}, dict(DEFAULTS, root="/etc", group="Bad Group"), REGISTRY, {}, "web1", ["web"])
+    text = str(exc.value)
+    assert "flask_app_root on web1: '/etc' is not under /srv/<name>" in text
+    assert "flask_app_group on web1: 'Bad Group' is not an account name" in text
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"privat_users": False}, "flask_apps.hbnb_api on web1: has unknown settings privat_users (did you mean private_users?)"),
+    ({"health": {"paht": "/x"}}, "flask_apps.hbnb_api.health on web1: has unknown keys paht (did you mean path?)"),
+    ({"nginx": {"read_timout": "5s"}}, "flask_apps.hbnb_api.nginx on web1: has unknown keys read_timout (did you mean read_timeout?)"),
+    ({"routes": [{"prefix": "/api/", "stirp": True}]}, "flask_apps.hbnb_api.routes[0] on web1: has unknown keys stirp (did you mean strip?)"),
+    ({"static": [{"prefix": "/s/", "dri": "x"}]}, "has unknown keys dri (did you mean dir?)"),
+    ({"database": dict(SANDBOX_APPS["flask_apps"]["hbnb_api"]["database"], in_ulr=True)},
+     "flask_apps.hbnb_api.database on web1: has unknown keys in_ulr (did you mean in_url?)"),
+])
+def test_a_misspelt_key_is_refused_with_the_key_it_resembles(change, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], **change)
+    assert expected in refused_with(spec)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"private_users": "false"}, "flask_apps.hbnb_api.private_users on web1: 'false' is not a boolean. Fix: write true "
+                                 "or false (unquoted: a quoted \"false\" is true)"),
+    ({"system_site_packages": "no"}, "flask_apps.hbnb_api.system_site_packages on web1: 'no' is not a boolean"),
+    ({"secret_key_required": "false"}, "flask_apps.hbnb_api.secret_key_required on web1: 'false' is not a boolean"),
+    ({"routes": [{"prefix": "/api/", "strip": "false"}]}, "flask_apps.hbnb_api.routes on web1: strip of /api/: 'false' is not a boolean"),
+    ({"database": dict(SANDBOX_APPS["flask_apps"]["hbnb_api"]["database"], in_url="false")},
+     "flask_apps.hbnb_api.database.in_url on web1: 'false' is not a boolean"),
+    ({"database": dict(SANDBOX_APPS["flask_apps"]["hbnb_api"]["database"], dump_on_switch="true")},
+     "flask_apps.hbnb_api.database.dump_on_switch on web1: 'true' is not a boolean"),
+])
+def test_booleans_must_be_written_as_booleans(change, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], **change)
+    assert expected in refused_with(spec)
+
+
+def test_a_fleet_wide_boolean_names_its_flask_app_variable():
+    assert "flask_app_private_users on web1: 'false' is not a boolean" in refused_with(defaults={"private_users": "false"})
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("workers", -1, "flask_apps.hbnb_api.workers on web1: -1 is outside 1-1024. Fix: write a whole number from 1 to 1024"),
+    ("threads", 0, "threads on web1: 0 is outside 1-1024"),
+    ("threads", True, "threads on web1: True is not an integer"),
+    ("timeout", 0, "timeout on web1: 0 is outside 1-86400"),
+    ("graceful_timeout", -5, "graceful_timeout on web1: -5 is outside 0-86400"),
+    ("keepalive", -1, "keepalive on web1: -1 is outside 0-3600"),
+    ("restart_sec", -1, "restart_sec on web1: -1 is outside 0-3600"),
+    ("keep_releases", -1, "keep_releases on web1: -1 is outside 0-1000"),
+    ("health_retries", -1, "health_retries on web1: -1 is outside 0-1000"),
+    ("health_delay", "x", "health_delay on web1: 'x' is not an integer"),
+    ("health_timeout", 0, "health_timeout on web1: 0 is outside 1-3600"),
+    ("health_journal_lines", -3, "health_journal_lines on web1: -3 is outside 0-10000"),
+])
+def test_numbers_outside_their_range_are_refused(key, value, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], **{key: value})
+    assert expected in refused_with(spec)
+
+
+def test_numbers_given_as_digits_on_the_command_line_are_accepted():
+    [app] = apps.normalize({}, dict(DEFAULTS, workers="4"), REGISTRY, {}, "web1", ["web"])
+    assert app["workers"] == 4
+
+
+@pytest.mark.parametrize("nginx, expected", [
+    ({"read_timeout": "30s; return 200"}, "flask_apps.hbnb_api.nginx.read_timeout on web1: '30s; return 200' is not an "
+                                          "Nginx time (e.g. 30s, 500ms, 5m). Fix: write a time such as 60s"),
+    ({"fail_timeout": "10s\nlocation"}, "nginx.fail_timeout on web1: '10s\\nlocation' is not an Nginx time"),
+    ({"max_fails": -1}, "nginx.max_fails on web1: -1 is outside 0-1000000"),
+    ({"keepalive": "16 backup"}, "nginx.keepalive on web1: '16 backup' is not an integer"),
+])
+def test_an_app_s_nginx_settings_are_values_not_directives(nginx, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], nginx=nginx)
+    assert expected in refused_with(spec)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"A": "x\nFLASK_SECRET_KEY=evil"}, "flask_apps.hbnb_api.env.A on web1: 'x\\nFLASK_SECRET_KEY=evil' contains a "
+                                        "newline or another control character"),
+    ({"A": "x\x00"}, "env.A on web1: 'x\\x00' contains a newline"),
+    ({"A": {"b": 1}}, "env.A on web1: {'b': 1} is not a string or a number"),
+    ({"BERTH_PORT": "80"}, "flask_apps.hbnb_api.env on web1: sets BERTH_PORT, which berth derives for every app (from "
+                           "the registry entry and the release). Fix: remove BERTH_PORT from env"),
+    ({"BERTH_ANYTHING": "x"}, "sets BERTH_ANYTHING, which berth derives"),
+    ({"FLASK_SECRET_KEY": "x"}, "sets FLASK_SECRET_KEY, which berth derives for every app (from the vault's"),
+    ({"DD_AGENT_HOST": "evil.example"}, "sets DD_AGENT_HOST, which berth derives for every app (from the agent's"),
+    ({"DD_TRACE_AGENT_URL": "http://evil:8126"}, "sets DD_TRACE_AGENT_URL, which berth derives"),
+    ({"HBNB_MYSQL_PWD": "x"}, "flask_apps.hbnb_api.env on web1: sets HBNB_MYSQL_PWD, which the app's database settings "
+                              "derive. Fix: remove it from env (it comes from the registry and mariadb_users, the "
+                              "password from the vault)"),
+])
+def test_env_values_are_one_line_and_never_replace_a_derived_variable(env, expected):
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], env=dict(env, HBNB_TYPE_STORAGE="db"))
+    assert expected in refused_with(spec)
+
+
+def test_the_fleet_wide_env_names_flask_app_env():
+    assert "flask_app_env on web1: sets BERTH_RELEASE" in refused_with(defaults={"env": {"BERTH_RELEASE": "x"}})
+
+
+def test_dd_settings_of_the_app_itself_stay_the_app_s():
+    [app] = apps.normalize({}, dict(DEFAULTS, env={"DD_SERVICE": "hbnb", "DD_ENV": "prod"}), REGISTRY, {}, "web1", ["web"])
+    assert app["env"] == {"DD_SERVICE": "hbnb", "DD_ENV": "prod"}
+
+
+def test_an_empty_secret_key_is_refused_unless_the_app_needs_none():
+    text = refused_with(defaults={"secret_key": ""})
+    assert ("flask_app_secret_key on web1: is empty, so app hbnb would run without a Flask secret key (sessions and "
+            "CSRF tokens signed with nothing). Fix: set vault_flask_app_secret_key in the inventory's vault") in text
+    assert "set flask_apps.hbnb.secret_key_required: false" in text
+    with pytest.raises(apps.AppError, match="set flask_app_secret_key_required: false"):
+        apps.normalize({}, dict(DEFAULTS, secret_key=""), REGISTRY, {}, "web1", ["web"])
+    [app] = apps.normalize({}, dict(DEFAULTS, secret_key="", secret_key_required=False), REGISTRY, {}, "web1", ["web"])
+    assert app["secret"] == "none"
+    one = {"hbnb": {"port": "app_http", "wsgi": "a:app", "secret_key": "own"}}
+    assert apps.normalize(one, dict(DEFAULTS, secret_key=""), REGISTRY, {}, "web1", ["web"])[0]["secret"] == "explicit"
+
+
+def test_a_secret_key_with_a_newline_is_refused():
+    one = {"hbnb": {"port": "app_http", "wsgi": "a:app", "secret_key": "a\nb"}}
+    with pytest.raises(apps.AppError, match="flask_apps.hbnb.secret_key on web1: contains a newline"):
+        apps.normalize(one, DEFAULTS, REGISTRY, {}, "web1", ["web"])
+
+
+def test_a_database_password_with_a_newline_is_refused_naming_the_account():
+    text = refused(databases=db_context(users={"hbnb_dev": {"databases": ["hbnb_dev_db"], "password": "control"}}))
+    assert "mariadb_users.hbnb_dev.password on web1: contains a newline or another control character" in text
+
+
+def test_a_health_path_that_is_not_a_url_path_is_refused():
+    spec = dict(SANDBOX_APPS["flask_apps"])
+    spec["hbnb_api"] = dict(spec["hbnb_api"], health={"path": "/x y"})
+    assert "flask_apps.hbnb_api.health.path on web1: '/x y' is not a URL path" in refused_with(spec)

@@ -65,11 +65,11 @@ def test_a_load_balancer_s_backends_are_the_web_group_s_hosts_on_their_own_http_
 
 
 def test_a_moved_http_port_of_one_backend_reaches_the_load_balancer_s_upstream():
-    extra = {"berth_ports_overrides": {"nginx_http": {"port": 8080}}}
+    extra = {"berth_ports_overrides": {"nginx_http": {"port": 8088}}}
     lb = planview.view("lb")
     web1 = planview.view("web1", extra)
     lb._peer = lambda host: web1 if host == "web1" else planview.view(host)
-    assert {b["name"]: b["port"] for b in plan.nginx(lb)["upstream"]["backends"]} == {"web1": 8080, "web2": 80}
+    assert {b["name"]: b["port"] for b in plan.nginx(lb)["upstream"]["backends"]} == {"web1": 8088, "web2": 80}
 
 
 # --- Refusals before any change ---------------------------------------------------------------------
@@ -301,3 +301,158 @@ def test_no_section_key_collides_with_the_action_s_own_result_keys(role, host):
     """The action puts a section's keys at the top of its result, beside probe, decision, work_selected..."""
     section = plan.plan(role, planview.view(host))
     assert not set(section) & set(plan.RESULT_KEYS), role
+
+
+# --- The registry is checked by every role's plan, as validate.yml checks it (issue 28) -----------
+
+@pytest.mark.parametrize("override, words", [
+    ({"app_http": {"enabled": "false"}},
+     ["berth_ports_overrides.app_http on web1: app_http: enabled 'false' is not true/false",
+      "Fix: set enabled: true or false in berth_ports_overrides.app_http"]),
+    ({"app_http": {"service": "../../../tmp/x"}},
+     ["berth_ports_overrides.app_http on web1: app_http: service '../../../tmp/x' is not a systemd unit name"]),
+    ({"app_http": {"group": ["db"]}},
+     ["app_http on web1: berth_ports_overrides.app_http has unknown key 'group' (did you mean groups?)"]),
+    ({"app_http": {"port": 5001}},
+     ["berth_ports on web1: app_http and datadog_cmd both claim 5001/tcp"]),
+])
+def test_every_role_s_plan_refuses_a_registry_validate_yml_refuses(override, words):
+    overrides = dict(yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
+                     ["berth_ports_overrides"], **override)
+    for role in ("flask_app", "nginx", "datadog", "firewall", "berth_ports"):
+        with pytest.raises(plan.PlanError) as err:
+            plan.plan(role, planview.view("web1", {"berth_ports_overrides": overrides}))
+        for word in words:
+            assert word in str(err.value), (role, str(err.value))
+
+
+@pytest.mark.parametrize("extra, words", [
+    ({"nginx_proxy_read_timeout": "30s; return 200"},
+     ["nginx_proxy_read_timeout on web1: '30s; return 200' is not an Nginx time (e.g. 30s, 500ms, 5m). Fix: write a "
+      "time such as 30s"]),
+    ({"nginx_keepalive_timeout": "65s\n    return 200 'x'"}, ["nginx_keepalive_timeout on web1:"]),
+    ({"nginx_client_max_body_size": "1m; autoindex on"}, ["nginx_client_max_body_size on web1: '1m; autoindex on' is "
+                                                           "not an Nginx size"]),
+    ({"nginx_worker_connections": -1}, ["nginx_worker_connections on web1: -1 is outside 1-1000000"]),
+    ({"nginx_worker_processes": "auto; user root"}, ["nginx_worker_processes on web1: 'auto; user root' is neither auto"]),
+    ({"nginx_server_name": "example.com; return 200"}, ["nginx_server_name on web1: 'example.com; return 200' is not "
+                                                        "host names separated by single spaces"]),
+    ({"nginx_security_headers": {"X-A": 'x" always; return 200 "y'}},
+     ["nginx_security_headers.X-A on web1: 'x\" always; return 200 \"y' contains a double quote"]),
+    ({"nginx_security_headers": {"X A": "y"}}, ["nginx_security_headers on web1: 'X A' is not a header name"]),
+    ({"nginx_proxy_next_upstream": "error; return 200"}, ["nginx_proxy_next_upstream on web1: 'error; return 200' is "
+                                                          "not a list of error, timeout"]),
+    ({"nginx_tls_protocols": "TLSv1.3;"}, ["nginx_tls_protocols on web1: 'TLSv1.3;' is not a list of"]),
+    ({"nginx_health_path": "/health { return 200; }"}, ["nginx_health_path on web1: '/health { return 200; }' is not "
+                                                         "a URL path"]),
+    ({"nginx_user": "root; daemon off"}, ["nginx_user on web1: 'root; daemon off' is not an account name"]),
+    ({"nginx_remove_default_site": "false"}, ["nginx_remove_default_site on web1: 'false' is not a boolean"]),
+])
+def test_nginx_values_reach_their_directive_as_values_only(extra, words):
+    with pytest.raises(plan.PlanError) as err:
+        plan.nginx(planview.view("web1", extra))
+    for word in words:
+        assert word in str(err.value), str(err.value)
+
+
+def test_nginx_values_of_every_problem_are_listed_at_once():
+    with pytest.raises(plan.PlanError) as err:
+        plan.nginx(planview.view("lb", {"nginx_proxy_read_timeout": "x", "nginx_upstream_fail_timeout": "y"}))
+    assert "nginx_proxy_read_timeout on lb" in str(err.value) and "nginx_upstream_fail_timeout on lb" in str(err.value)
+
+
+@pytest.mark.parametrize("role, variable", [("firewall", "firewall_enabled"), ("datadog", "datadog_apm_enabled"),
+                                            ("datadog", "datadog_process_collection_enabled"),
+                                            ("flask_app", "flask_app_venv_reuse")])
+def test_a_quoted_boolean_is_refused(role, variable):
+    with pytest.raises(plan.PlanError, match="%s on web1: 'false' is not a boolean. Fix: write true or false unquoted"
+                       % variable):
+        plan.plan(role, planview.view("web1", {variable: "false"}))
+
+
+def test_run_switches_take_ansible_s_spellings_from_the_command_line():
+    """-e flask_app_rollback_restore_dump=true gives the string "true": read as Ansible reads it."""
+    assert plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "true"}))["rollback_restore_dump"] is True
+    assert plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "no"}))["rollback_restore_dump"] is False
+    with pytest.raises(plan.PlanError, match="flask_app_rollback_restore_dump on web1: 'ture' is not a boolean"):
+        plan.flask_app(planview.view("web1", {"flask_app_rollback_restore_dump": "ture"}))
+
+
+def test_role_entries_are_every_entry_another_role_names():
+    entries = plan.role_entries(planview.view("web1"))
+    assert entries["nginx_http"] == "nginx_http_port_name" and entries["mariadb"] == "mariadb_port_name"
+    assert entries["datadog_apm_receiver"] == "flask_app_trace_entry"
+    assert entries["datadog_expvar"] == "datadog_port_names.expvar_port"
+    assert not set(entries) & {"app_http", "hbnb_api", "hbnb_dynamic", "hbnb_front"}
+
+
+def test_an_app_on_nginx_s_entry_is_refused_by_every_role_that_plans_the_apps():
+    apps_ = dict(APPS, evil={"port": "nginx_http", "wsgi": "a:app", "routes": ["/evil/"]})
+    for role in ("flask_app", "nginx", "datadog"):
+        with pytest.raises(plan.PlanError, match="flask_apps.evil.port on web1: names registry entry 'nginx_http', which "
+                           "nginx_http_port_name names"):
+            plan.plan(role, planview.view("web1", {"flask_apps": apps_}))
+
+
+def test_an_empty_secret_key_is_refused_before_any_app_deploys():
+    with pytest.raises(plan.PlanError, match="flask_app_secret_key on web1: is empty, so app hbnb would run without"):
+        plan.flask_app(planview.view("web1", {"flask_app_secret_key": ""}))
+    assert plan.flask_app(planview.view("web1", {"flask_app_secret_key": "", "flask_app_secret_key_required": False}))
+
+
+# --- A variable that does not template, in berth's words (plugins/action/berth_plan.py) -------------
+
+def _files(tmp_path):
+    (tmp_path / "inventories" / "x" / "group_vars" / "all").mkdir(parents=True)
+    secrets = tmp_path / "inventories" / "x" / "group_vars" / "all" / "secrets.yml"
+    secrets.write_text("---\nflask_app_secret_key: \"{{ vault_flask_app_secret_key }}\"\n")
+    (secrets.parent / "vault.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
+    return plan_action_files(tmp_path / "inventories" / "x")
+
+
+def plan_action_files(inventory):
+    from ansible_collections.berth.stack.plugins.module_utils import berth_registry
+    return berth_registry.inventory_files([str(inventory)])
+
+
+def test_a_missing_vault_variable_names_the_variable_host_file_and_vault(tmp_path):
+    from ansible.errors import AnsibleUndefinedVariable
+    from ansible_collections.berth.stack.plugins.action import berth_plan as action
+    text = action.template_error({"name": "web1", "groups": frozenset({"web"})}, "flask_app_secret_key",
+                                 "{{ vault_flask_app_secret_key }}",
+                                 AnsibleUndefinedVariable("'vault_flask_app_secret_key' is undefined"), _files(tmp_path))
+    assert text == ("flask_app_secret_key on web1 cannot be templated: 'vault_flask_app_secret_key' is undefined "
+                    "(flask_app_secret_key is set in inventories/x/group_vars/all/secrets.yml). Fix: add "
+                    "vault_flask_app_secret_key to the vault inventories/x/group_vars/all/vault.yml (ansible-vault edit "
+                    "inventories/x/group_vars/all/vault.yml), or correct the name flask_app_secret_key uses.")
+
+
+def test_another_undefined_variable_names_what_to_define(tmp_path):
+    from ansible.errors import AnsibleUndefinedVariable
+    from ansible_collections.berth.stack.plugins.action import berth_plan as action
+    text = action.template_error({"name": "web1", "groups": frozenset()}, "flask_app_workers", "{{ n }}",
+                                 AnsibleUndefinedVariable("'n' is undefined"), _files(tmp_path))
+    assert text == ("flask_app_workers on web1 cannot be templated: 'n' is undefined. Fix: define n for web1 "
+                    "(group_vars or host_vars of the inventory) or correct the reference.")
+
+
+# --- On the host: a unit berth did not write is never replaced (issue 28) ----------------------------
+
+@pytest.mark.parametrize("unit, refused", [
+    ({"path": "/lib/systemd/system/hbnb-api.service", "description": "OpenSSH server daemon"}, True),
+    ({"path": "/etc/systemd/system/hbnb-api.service", "description": "the admin's own unit"}, True),
+    ({"path": "/etc/systemd/system/hbnb-api.service", "description": "berth flask_app hbnb_api (gunicorn a:b)"}, False),
+    ({"path": "", "description": "hbnb-api.service"}, False),
+])
+def test_an_existing_unit_that_is_not_berth_s_is_refused_before_any_change(unit, refused):
+    section = plan.flask_app(planview.view("web1"))
+    probe = _probe(section)
+    probe["host"]["units"]["hbnb-api.service"] = dict(unit, enabled=True, active=True)
+    if not refused:
+        assert plan.flask_app_decide(section, probe)["build"]
+        return
+    with pytest.raises(plan.PlanError) as err:
+        plan.flask_app_decide(section, probe)
+    assert ("flask_apps.hbnb_api.port on web1: the unit hbnb-api.service of registry entry hbnb_api already exists and "
+            "is not one berth wrote (%s, Description=%s)" % (unit["path"], unit["description"])) in str(err.value)
+    assert "Fix: give the entry a service of its own (berth_ports.hbnb_api.service)" in str(err.value)

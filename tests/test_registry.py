@@ -322,3 +322,139 @@ def test_exposed_entry_with_clients_warns_naming_the_firewall_and_its_clients():
 def test_loopback_entry_with_clients_is_not_exposed():
     assert br.exposure_warnings({"mariadb": dict(MARIADB, bind="127.0.0.1")}, host_groups={"db"}) == []
     assert br.exposure_warnings({"mariadb": dict(MARIADB)}, host_groups={"web"}) == []
+
+
+# --- Keys, names and booleans an attacker or a typo could slip in (issue 28) ----------------------
+
+def test_a_misspelt_entry_key_is_refused_with_the_key_it_resembles():
+    registry = sandbox_registry()
+    registry["app_http"]["group"] = registry["app_http"].pop("groups")
+    report = run(registry)
+    assert report["failed"] and kinds(report) == ["entry"]
+    assert report["messages"] == [
+        "[entry] app_http: unknown key 'group' (did you mean groups?) on host web1; fix: rename or remove it in "
+        "berth_ports.app_http in %s (keys: port, proto, bind, service, user, groups, enabled, clients)" % REGISTRY_FILE]
+
+
+def test_a_misspelt_override_key_is_refused_and_left_out_of_the_merge():
+    entries, _, problems = br.effective(sandbox_registry(), {"hbnb_api": {"enable": True}})
+    assert [p.text for p in problems] == [
+        "berth_ports_overrides.hbnb_api has unknown key 'enable' (did you mean enabled?)"]
+    assert "enable" not in entries["hbnb_api"] and entries["hbnb_api"]["enabled"] is False
+    assert "berth_ports_overrides.hbnb_api" in problems[0].fix
+
+
+def test_a_misspelt_override_entry_name_gets_the_name_it_resembles():
+    report = run(sandbox_registry(), {"app_htp": {"port": 8001}})
+    assert "berth_ports_overrides names 'app_htp', which is not in berth_ports (did you mean app_http?)" in \
+        report["messages"][0]
+
+
+@pytest.mark.parametrize("enabled", ["false", "no", 0, 1, None, "true"])
+def test_enabled_must_be_a_real_boolean(enabled):
+    report = run(sandbox_registry(), {"app_http": {"enabled": enabled}})
+    assert report["failed"]
+    assert "app_http: enabled %r is not true/false" % (enabled,) in report["messages"][0]
+
+
+@pytest.mark.parametrize("service", ["../../../tmp/x", "nginx service", "x\nExecStartPre=/bin/sh", "a/b", "..",
+                                     "flask-app.service", "-x", ""])
+def test_a_service_that_is_not_a_unit_name_is_refused(service):
+    report = run(sandbox_registry(), {"app_http": {"service": service}})
+    assert report["failed"] and kinds(report) == ["entry"], report
+    assert "app_http: service" in report["messages"][0]
+
+
+@pytest.mark.parametrize("service", ["flask-app", "hbnb_api", "datadog-agent-trace", "getty@tty1", "a.b:c"])
+def test_unit_names_are_accepted(service):
+    assert br.unit_name_error(service) is None
+
+
+@pytest.mark.parametrize("user", ["Root", "hbnb api", "../x", "x" * 33, "1abc", "a;b"])
+def test_a_user_that_is_not_an_account_name_is_refused(user):
+    report = run(sandbox_registry(), {"app_http": {"user": user}})
+    assert report["failed"] and "app_http: user %r is not an account name" % user in report["messages"][0]
+
+
+@pytest.mark.parametrize("word, known, hint", [
+    ("group", br.ENTRY_KEYS, " (did you mean groups?)"), ("enable", br.ENTRY_KEYS, " (did you mean enabled?)"),
+    ("colour", br.ENTRY_KEYS, ""), ("prot", br.ENTRY_KEYS, " (did you mean proto?)")])
+def test_did_you_mean(word, known, hint):
+    assert br.did_you_mean(word, known) == hint
+
+
+# --- The inventory's files: YAML 1.1 numbers and replaced overrides (issue 28) ---------------------
+
+@pytest.mark.parametrize("line, found", [
+    ("  app_http: {port: 010000, proto: tcp}", [(1, "010000", 4096)]),
+    ("  app_http: {port: 134:20}", [(1, "134:20", 8060)]),
+    ("    port: 0755", [(1, "0755", 493)]),
+    ("    port: 8000", []),
+    ("    port: 0", []),
+    ("    port: 08080", []),          # not octal: a string, refused by the port rule
+    ("    port: '010000'", []),       # quoted: a string, refused by the port rule
+    ("    # port: 010000", []),
+    ("    bind: 0.0.0.0  # was port: 010000", []),
+    ("  a: {port: 010000}  # octal", [(1, "010000", 4096)]),
+    ("    export: 010000", []),
+    ("    bind: ::1", []),
+    ("  a: {port: 01, b: {port: 1:00}}", [(1, "01", 1), (1, "1:00", 60)]),
+])
+def test_yaml11_ports_are_found_in_the_text(line, found):
+    assert br.yaml11_ports("---\n" + line + "\n") == [(n + 1, w, r) for n, w, r in found]
+
+
+def test_a_vault_file_is_not_read_as_yaml():
+    assert br.yaml11_ports("$ANSIBLE_VAULT;1.1;AES256\nport: 0100\n") == []
+
+
+def test_yaml11_problems_name_the_file_line_and_fix():
+    [problem] = br.yaml11_problems("inventories/x/group_vars/web/ports.yml", "---\nberth_ports_overrides:\n"
+                                   "  app_http: {port: 010000}\n")
+    assert problem.text == ("inventories/x/group_vars/web/ports.yml:3: port: 010000 is read as 4096 by YAML 1.1 "
+                            "(a leading 0 is octal), not as the port it looks like")
+    assert problem.fix == "write port: 10000 (no leading 0) in inventories/x/group_vars/web/ports.yml line 3"
+
+
+def test_inventory_files_are_found_as_ansible_finds_them(tmp_path):
+    inv = tmp_path / "inv"
+    (inv / "group_vars" / "web").mkdir(parents=True)
+    (inv / "group_vars" / "web" / "ports.yml").write_text("---\n")
+    (inv / "group_vars" / "web" / "notes.txt").write_text("not vars\n")
+    (inv / "group_vars" / "db.yml").write_text("---\n")
+    (inv / "group_vars" / "all").write_text("---\n")
+    (inv / "host_vars").mkdir()
+    (inv / "host_vars" / "web1.yaml").write_text("---\n")
+    (inv / "hosts.yml").write_text("all: {}\n")
+    files = {(f["scope"], f["name"], os.path.basename(f["path"])) for f in br.inventory_files([str(inv)])}
+    assert files == {("inventory", "", "hosts.yml"), ("group", "web", "ports.yml"), ("group", "db", "db.yml"),
+                     ("group", "all", "all"), ("host", "web1", "web1.yaml")}
+    mine = {(f["scope"], f["name"]) for f in br.inventory_files([str(inv)], host="web1", host_groups=["web"])}
+    assert mine == {("group", "web"), ("group", "all"), ("host", "web1")}
+    assert br.file_applies("group", "all", "h", set()) and br.file_applies("group", "web", "h", {"web"})
+    assert not br.file_applies("group", "db", "h", {"web"}) and br.file_applies("host", "h", "h", set())
+
+
+def test_validate_hosts_refuses_yaml11_ports_on_the_hosts_the_file_reaches():
+    files = [{"file": "g/web/ports.yml", "scope": "group", "name": "web", "text": "x: {port: 0100}\n"}]
+    hosts = [{"host": h, "registry": sandbox_registry(), "overrides": {}, "groups": g, "registry_file": REGISTRY_FILE}
+             for h, g in (("web1", ["web"]), ("lb1", ["lb"]))]
+    report = br.validate_hosts(hosts, files=files)
+    assert report["failed"] and [p["hosts"] for p in report["problems"]] == [["web1"]]
+    assert report["messages"][0].startswith("[yaml] g/web/ports.yml:1: port: 0100 is read as 64 by YAML 1.1")
+
+
+def test_overrides_a_host_replaces_are_warned_about_naming_group_file_and_entries():
+    groups = {"db": ("inventories/x/group_vars/db/ports.yml", ["mariadb"]),
+              "airbnb": ("inventories/x/group_vars/airbnb/apps.yml", ["hbnb_api", "hbnb_front"])}
+    [warning] = br.replaced_overrides({"hbnb_api": {}, "hbnb_front": {"port": 9003}}, groups)
+    assert warning.kind == "replaced" and warning.names == ("mariadb",)
+    assert warning.text == ("berth_ports_overrides of group db (inventories/x/group_vars/db/ports.yml) sets mariadb, "
+                            "but this host's berth_ports_overrides, defined again in host_vars, a group of higher "
+                            "precedence or -e, replaces it whole and lacks it")
+    assert "write mariadb: {} there to keep berth_ports' own values on purpose" in warning.fix
+    assert br.replaced_overrides({"mariadb": {}, "hbnb_api": {}, "hbnb_front": {}}, groups) == []
+    report = br.validate_hosts([{"host": "web1", "registry": sandbox_registry(), "overrides": {},
+                                 "groups": ["web"], "registry_file": REGISTRY_FILE,
+                                 "group_overrides": {"db": groups["db"]}}])
+    assert not report["failed"] and report["warnings"][0].startswith("[replaced] berth_ports_overrides of group db")

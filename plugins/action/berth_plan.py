@@ -12,18 +12,33 @@
    that is not its entry's service (the port guard), before the role changes anything.
 3. On the controller: the role's decisions from that reading (``berth_plan.decide``).
 
+Before the plan, the inventory's files that give the host variables are read as text: a
+``port:`` written with a leading 0 or colons (YAML 1.1 octal, base 60) is refused naming the file
+and line (the registry core's ``yaml11_problems``). A variable that cannot be templated (an
+undefined variable, a ``vault_*`` missing from the vault) is refused naming the variable, the
+host, the file and line that set it and, for a ``vault_*`` name, the vault file to add it to.
+
 Documentation: ``plugins/modules/berth_plan.py``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.berth.stack.plugins.lookup.flask_app_tree_hash import tree_hash
 from ansible_collections.berth.stack.plugins.module_utils import berth_plan
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
+
+try:  # where a value was read from (ansible-core >= 2.19); without it, the files are searched
+    from ansible._internal._datatag._tags import Origin
+except ImportError:  # pragma: no cover - older ansible-core
+    Origin = None
+
+UNDEFINED_RE = re.compile(r"'([^']+)' is undefined")
 
 # The collection's root: plugins/action/ is two levels below it.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,11 +50,15 @@ _TREE_HASHES = {}
 
 
 class _Templated(object):
-    """A mapping's values templated on first access (only what the planner reads is templated)."""
+    """A mapping's values templated on first access (only what the planner reads is templated).
 
-    def __init__(self, source, templar):
+    A value that cannot be templated raises :class:`berth_plan.PlanError` in ``explain``'s words
+    (the variable, the host, where it is set and the fix), not Ansible's bare "'x' is undefined"."""
+
+    def __init__(self, source, templar, explain=None):
         self._source = source
         self._templar = templar
+        self._explain = explain
         self._done = {}
 
     def __contains__(self, name):
@@ -50,8 +69,51 @@ class _Templated(object):
 
     def __getitem__(self, name):
         if name not in self._done:
-            self._done[name] = self._templar.template(self._source[name])
+            try:
+                self._done[name] = self._templar.template(self._source[name])
+            except AnsibleError as exc:
+                if self._explain is None:
+                    raise
+                raise berth_plan.PlanError(self._explain(name, self._source[name], exc))
         return self._done[name]
+
+
+def _origin(*values):
+    """``file:line`` a value was read from, when Ansible tagged it."""
+    for value in values:
+        tag = Origin.get_tag(value) if Origin is not None and value is not None else None
+        if tag is not None and tag.path:
+            return "%s%s" % (core.display_path(tag.path), ":%d" % tag.line_num if tag.line_num else "")
+    return ""
+
+
+def template_error(host, name, raw, exc, files):
+    """The refusal of a variable ``name`` of ``host`` that does not template: what failed, the
+    file (and line) that sets it, and the fix - for a missing vault_* name, the vault file."""
+    text = getattr(exc, "_original_message", None) or getattr(exc, "message", None) or str(exc)
+    text = str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    mine = [f for f in files if core.file_applies(f["scope"], f["name"], host["name"], host["groups"])]
+    where = _origin(getattr(exc, "obj", None), raw)
+    if not where:
+        defined = re.compile(r"^%s\s*:" % re.escape(name), re.M)
+        where = ", ".join(f["file"] for f in mine if f["text"] and defined.search(f["text"]))
+    missing = UNDEFINED_RE.search(text)
+    missing = missing.group(1) if missing else ""
+    message = "%s on %s cannot be templated: %s%s." % (name, host["name"], text,
+                                                       " (%s is set in %s)" % (name, where) if where else "")
+    if missing.startswith("vault_"):
+        vaults = [f["file"] for f in mine if f["text"] and (f["text"].lstrip().startswith(core.VAULT_HEADER)
+                                                            or "!vault" in f["text"])]
+        near = [v for v in vaults if where and os.path.dirname(v) == os.path.dirname(where.split(":")[0])]
+        vault = (near or vaults or ["inventories/<env>/group_vars/all/vault.yml"])[0]
+        fix = ("add %s to the vault %s (ansible-vault edit %s), or correct the name %s uses"
+               % (missing, vault, vault, name))
+    elif missing:
+        fix = ("define %s for %s (group_vars or host_vars of the inventory) or correct the reference%s"
+               % (missing, host["name"], " in " + where if where else ""))
+    else:
+        fix = "correct the value of %s%s" % (name, " in " + where if where else "")
+    return "%s Fix: %s." % (message, fix)
 
 
 def _specs():
@@ -91,7 +153,16 @@ class ActionModule(ActionBase):
                 defaults.update(self._loader.load_from_file(path, trusted_as_template=True) or {})
         return defaults
 
-    def _view(self, task_vars, target):
+    @staticmethod
+    def _files(task_vars):
+        """The variables files that give this host variables (read as text for the checks above)."""
+        sources = task_vars.get("ansible_inventory_sources") or []
+        host = task_vars.get("inventory_hostname")
+        groups = task_vars.get("group_names") or berth_plan.groups_of(task_vars.get("groups") or {}, host)
+        return core.inventory_files(sources if isinstance(sources, (list, tuple)) else [sources],
+                                    task_vars.get("playbook_dir"), host=host, host_groups=groups)
+
+    def _view(self, task_vars, target, files=()):
         raw_defaults = self._defaults()
         merged = dict(raw_defaults)
         merged.update(task_vars)
@@ -99,10 +170,15 @@ class ActionModule(ActionBase):
         # flask_app_source_dir) means the flask_app role's directory, as inside that role.
         merged["role_path"] = os.path.join(ROOT, "roles", "flask_app")
         templar = self._templar.copy_with_new_env(available_variables=merged)
-        defaults = _Templated(raw_defaults, templar)
         all_groups = task_vars.get("groups") or {}
         hostvars = task_vars.get("hostvars") or {}
         peers = {}
+
+        def explain_for(host):
+            about = {"name": host, "groups": frozenset(berth_plan.groups_of(all_groups, host))}
+            return lambda name, raw, exc: template_error(about, name, raw, exc, files)
+
+        defaults = _Templated(raw_defaults, templar, explain_for(task_vars.get("inventory_hostname")))
 
         def peer(host):
             # Another host's variables as its inventory gives them (raw, not templated in that
@@ -117,7 +193,8 @@ class ActionModule(ActionBase):
                 peer_vars["role_path"] = merged["role_path"]
                 peer_templar = self._templar.copy_with_new_env(available_variables=peer_vars)
                 peers[host] = berth_plan.View(host, berth_plan.groups_of(all_groups, host), all_groups,
-                                              _Templated(raw, peer_templar), _Templated(raw_defaults, peer_templar),
+                                              _Templated(raw, peer_templar, explain_for(host)),
+                                              _Templated(raw_defaults, peer_templar, explain_for(host)),
                                               peer=peer, tree_hash=_tree_hash, specs=_specs(), root=ROOT)
             return peers[host]
 
@@ -125,7 +202,7 @@ class ActionModule(ActionBase):
         if target and target != me:
             return peer(target)
         return berth_plan.View(me, task_vars.get("group_names") or berth_plan.groups_of(all_groups, me), all_groups,
-                               _Templated(task_vars, templar), defaults, peer=peer, tree_hash=_tree_hash,
+                               _Templated(task_vars, templar, explain_for(me)), defaults, peer=peer, tree_hash=_tree_hash,
                                specs=_specs(), root=ROOT, check_mode=self._task.check_mode)
 
     def run(self, tmp=None, task_vars=None):
@@ -136,7 +213,13 @@ class ActionModule(ActionBase):
         mode = args.get("mode") or "deploy"
         releases = dict(args.get("releases") or {})
         try:
-            view = self._view(task_vars, args.get("host"))
+            files = self._files(task_vars)
+            view = self._view(task_vars, args.get("host"), files)
+            yaml11 = [p for f in files if f["text"] and core.file_applies(f["scope"], f["name"], view.name, view.groups)
+                      for p in core.yaml11_problems(f["file"], f["text"])]
+            if yaml11:
+                raise berth_plan.PlanError(" | ".join("%s (variables of %s). Fix: %s." % (p.text, view.name, p.fix)
+                                                      for p in yaml11))
             section = berth_plan.plan(role, view, args.get("roles"))
         except (berth_plan.PlanError, AnsibleError) as exc:
             result.update(failed=True, msg=str(exc))

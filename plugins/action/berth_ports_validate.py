@@ -18,6 +18,13 @@ hosts with a host_vars file or own inline vars are asked individually. This
 assumes the registry is not templated per host name (e.g. from
 inventory_hostname); set ``exact: true`` to ask every host.
 
+It also reads the inventory's files (every group_vars/host_vars file and the YAML inventory
+itself, as text): a ``port:`` written with a leading 0 or colons (``010000``, ``134:20``), which
+the YAML 1.1 loader turns into another number, is refused naming the file and line; and a host
+whose ``berth_ports_overrides`` lacks entries one of its groups' group_vars set (the variable is
+replaced whole, the most specific definition wins) gets a warning naming the group, the file and
+the entries.
+
 Options:
   hosts: list of host names to check (default: ansible_play_hosts_all)
   exact: ask hostvars for every host instead of one per signature
@@ -27,6 +34,7 @@ Options:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
@@ -54,6 +62,11 @@ class ActionModule(ActionBase):
         file_cache = {}
         signature_of = self._signatures(hosts, hostvars, task_vars, bool(self._task.args.get("exact", task_vars.get("berth_ports_validate_exact", False))))
         var_cache = {}
+        inventory = getattr(hostvars, "_inventory", None)
+        sources = task_vars.get("ansible_inventory_sources") or getattr(inventory, "_sources", None) or []
+        files = core.inventory_files(sources if isinstance(sources, (list, tuple)) else [sources],
+                                     task_vars.get("playbook_dir"))
+        group_overrides = self._group_overrides(files, inventory)
 
         def items():
             for host in hosts:
@@ -66,15 +79,17 @@ class ActionModule(ActionBase):
                         file_cache[inv_dir] = core.registry_file(inv_dir)
                     found = (hv.get("berth_ports"), hv.get("berth_ports_overrides"), file_cache[inv_dir])
                     var_cache[signature] = found
+                mine = host_groups.get(host, set())
                 yield {
                     "host": host,
                     "registry": found[0],
                     "overrides": found[1],
-                    "groups": host_groups.get(host, ()),
+                    "groups": mine,
                     "registry_file": found[2],
+                    "group_overrides": {g: v for g, v in group_overrides.items() if g == "all" or g in mine},
                 }
 
-        report = core.validate_hosts(items(), known_groups=known)
+        report = core.validate_hosts(items(), known_groups=known, files=files)
         result["changed"] = False
         result["hostvars_read"] = len(var_cache)
         result["hosts_checked"] = report["hosts"]
@@ -89,6 +104,26 @@ class ActionModule(ActionBase):
             result["msg"] = "port registry OK: %d host(s), %d distinct registr%s validated" % (
                 report["hosts"], report["unique"], "y" if report["unique"] == 1 else "ies")
         return result
+
+    def _group_overrides(self, files, inventory):
+        """Group -> (file, entry names) of each group's own berth_ports_overrides: its group_vars
+        files (the last one in Ansible's load order wins) and its inline inventory variables."""
+        out = {}
+        for item in files:
+            if item["scope"] != "group" or not item["text"] or "berth_ports_overrides" not in item["text"]:
+                continue
+            try:
+                data = self._loader.load_from_file(item["path"])
+            except Exception:  # noqa: BLE001 - an unreadable file is Ansible's to report, not this check's
+                continue
+            value = data.get("berth_ports_overrides") if isinstance(data, Mapping) else None
+            if isinstance(value, Mapping):
+                out[item["name"]] = (item["file"], sorted(str(k) for k in value))
+        for name, group in (getattr(inventory, "groups", None) or {}).items():
+            value = (getattr(group, "vars", None) or {}).get("berth_ports_overrides")
+            if isinstance(value, Mapping) and name not in out:
+                out[name] = ("the inventory's vars of group %s" % name, sorted(str(k) for k in value))
+        return out
 
     @staticmethod
     def _signatures(hosts, hostvars, task_vars, exact):

@@ -35,6 +35,61 @@ PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$")
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GUNICORN_RE = re.compile(r"^gunicorn([<>=!~ \[;]|$)", re.IGNORECASE)
+# A health-check path: a URL path (and query), nothing that ends a line or a YAML/Nginx token.
+HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+# An absolute, normalized path berth may create, own and name in a unit file: no spaces, quotes,
+# newlines or '%' (systemd specifiers), no empty, '.' or '..' component, no trailing '/'.
+DIR_RE = re.compile(r"^(/[A-Za-z0-9_][A-Za-z0-9._-]*)+$")
+# Where each directory of an app may live (README: "Directories"). state_dir is systemd's
+# StateDirectory= (its basename under /var/lib) and socket's directory RuntimeDirectory= (its
+# basename under /run): any other place would not be the directory systemd creates.
+DIR_RULES = {
+    "root": (("/srv/", "/opt/", "/var/www/"), 0, "/srv/<app>"),
+    "conf_dir": (("/etc/",), 0, "/etc/<app>"),
+    "state_dir": (("/var/lib/",), 1, "/var/lib/<app>"),
+    "socket": (("/run/",), 2, "/run/<app>/gunicorn.sock"),
+}
+# Directories below /etc, /var/lib, /run, /srv, /opt that belong to Debian's base system or to the
+# stack's other roles: an app's directory (created root:<app> 0751/0750, a RuntimeDirectory= that
+# systemd removes on stop) must not be one of them or inside one. Not exhaustive: a name missing
+# here is accepted.
+SYSTEM_SUBDIRS = frozenset((
+    "alternatives", "apparmor", "apparmor.d", "apt", "backups", "ca-certificates", "cache", "containerd",
+    "credentials", "cron.d", "cron.daily", "cron.hourly", "cron.monthly", "cron.weekly", "datadog-agent",
+    "dbus", "dbus-1", "default", "dhcp", "docker", "dpkg", "environment.d", "grub.d", "initramfs",
+    "initramfs-tools", "init.d", "kernel", "ld.so.conf.d", "lock", "log", "logrotate.d", "lvm", "lxc",
+    "misc", "modprobe.d", "modules-load.d", "mount", "mysql", "mysqld", "netns", "network", "nftables",
+    "nftables.d", "nginx", "pam", "pam.d", "polkit-1", "private", "profile.d", "python", "python3", "rsyslog.d",
+    "security", "selinux", "shm", "skel", "ssh", "sshd", "ssl", "sudo", "sudoers.d", "sysctl.d", "systemd",
+    "sysusers.d", "tmpfiles.d", "ucf", "udev", "update-motd.d", "user", "utmp",
+))
+# systemd units of Debian's base system and of the stack's own roles: an app's unit
+# (/etc/systemd/system/<service>.service, written by berth) must never replace one of them.
+SYSTEM_UNITS = frozenset((
+    "apparmor", "apt-daily", "apt-daily-upgrade", "auditd", "chrony", "containerd", "cron", "datadog-agent",
+    "datadog-agent-process", "datadog-agent-sysprobe", "datadog-agent-trace", "dbus", "dbus-broker", "docker",
+    "e2scrub_all", "emergency", "exim4", "fail2ban", "fstrim", "getty", "ifup", "iptables", "logrotate",
+    "man-db", "mariadb", "mysql", "networking", "nftables", "nginx", "ntp", "ntpsec", "polkit", "postfix",
+    "rc-local", "rescue", "rsyslog", "serial-getty", "ssh", "sshd", "sudo", "ufw", "unattended-upgrades",
+    "user", "user-runtime-dir", "berth-firewall",
+))
+# Environment variables berth derives for every app (the registry, the agent's entries, the
+# vault): an app's env must not set them, or it would silently replace the derived value.
+DERIVED_ENV = ("FLASK_SECRET_KEY", "DD_AGENT_HOST", "DD_TRACE_AGENT_PORT", "DD_DOGSTATSD_PORT",
+               "DD_TRACE_AGENT_URL", "DD_DOGSTATSD_URL")
+DERIVED_ENV_PREFIX = "BERTH_"
+# Control characters: never in an environment value, a secret or a path berth writes.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Nginx values an app's nginx settings (and the nginx role's) may take: a time such as 30s or
+# 500ms, a size such as 1m, a count. Nothing else reaches a directive.
+NGINX_TIME_RE = re.compile(r"^[0-9]{1,9}(ms|s|m|h|d|w|M|y)?$")
+NGINX_SIZE_RE = re.compile(r"^[0-9]{1,12}[kKmMgG]?$")
+# The ranges of an app's numeric settings (flask_apps.<app>.<key>, flask_app_<key>).
+NUMBER_RANGES = {
+    "workers": (1, 1024), "threads": (1, 1024), "timeout": (1, 86400), "graceful_timeout": (0, 86400),
+    "keepalive": (0, 3600), "restart_sec": (0, 3600), "keep_releases": (0, 1000), "health_retries": (0, 1000),
+    "health_delay": (0, 3600), "health_timeout": (1, 3600), "health_journal_lines": (0, 10000),
+}
 
 # Settings an app may set in flask_apps.<name>; each defaults to the fleet-wide value.
 SHARED_KEYS = (
@@ -42,7 +97,7 @@ SHARED_KEYS = (
     "pip_extra_args", "packages", "workers", "threads", "timeout", "graceful_timeout", "keepalive",
     "restart_sec", "env", "health", "keep_releases", "private_users", "persistent", "static",
     "nginx", "health_retries", "health_delay", "health_timeout", "health_journal_lines",
-    "system_site_packages",
+    "system_site_packages", "secret_key_required",
 )
 APP_KEYS = SHARED_KEYS + ("port", "wsgi", "routes", "secret_key", "root", "conf_dir", "state_dir", "socket",
                           "database")
@@ -63,6 +118,9 @@ SINGLE_APP_VARS = {
 }
 HEALTH_KEYS = ("path", "status", "body", "json", "release_key")
 NGINX_KEYS = ("keepalive", "connect_timeout", "send_timeout", "read_timeout", "max_fails", "fail_timeout")
+# The kind of value of each: a time, or a count (minimum).
+NGINX_KINDS = {"keepalive": 1, "connect_timeout": "time", "send_timeout": "time", "read_timeout": "time",
+               "max_fails": 0, "fail_timeout": "time"}
 ROUTE_KEYS = ("prefix", "strip")
 STATIC_KEYS = ("prefix", "dir")
 DD_ENV = (("DD_TRACE_AGENT_PORT", "trace_entry"), ("DD_DOGSTATSD_PORT", "dogstatsd_entry"))
@@ -90,7 +148,68 @@ def _as_list(value):
 
 def _safe_relpath(path):
     text = str(path)
-    return bool(text) and not text.startswith("/") and ".." not in text.split("/") and "\n" not in text
+    return bool(text) and not text.startswith("/") and ".." not in text.split("/") and not CONTROL_RE.search(text)
+
+
+def _unknown(keys, known):
+    """The unknown keys of a mapping, each with the known key it resembles."""
+    return ", ".join("%s%s" % (k, core.did_you_mean(k, known)) for k in sorted(str(k) for k in keys))
+
+
+def dir_error(kind, path):
+    """Why ``path`` cannot be an app's ``kind`` (root, conf_dir, state_dir, socket), or None."""
+    prefixes, depth, example = DIR_RULES[kind]
+    text = str(path)
+    if not DIR_RE.match(text) or any(part in (".", "..") for part in text.split("/")):
+        return ("%r is not an absolute, normalized path (letters, digits, '.', '_', '-' between single '/'; "
+                "no '..', spaces or trailing '/')" % (path,), "write e.g. %s" % example)
+    prefix = next((p for p in prefixes if text.startswith(p)), None)
+    below = text[len(prefix):].split("/") if prefix else []
+    if prefix is None or (depth and len(below) != depth):
+        where = " or ".join(p + "<name>" for p in prefixes) if not depth else example
+        return ("%r is not under %s" % (path, where),
+                "write e.g. %s%s" % (example, " (systemd creates that directory itself)" if depth else ""))
+    if below[0] in SYSTEM_SUBDIRS:
+        return ("%r is a system directory or inside one (%s%s)" % (path, prefix, below[0]),
+                "give the app a directory of its own, e.g. %s" % example)
+    return None
+
+
+def bool_error(value):
+    """Why ``value`` is not a boolean written as one (quoted "false" is true in Python), or None."""
+    if isinstance(value, bool):
+        return None
+    return "%r is not a boolean" % (value,)
+
+
+def int_in_range(value, low, high):
+    """``(number, error)``: ``value`` as an integer in ``low..high`` (a bare number or its digits), or an error."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        return 0, "%r is not an integer" % (value,)
+    number = int(value)
+    if not low <= number <= high:
+        return number, "%d is outside %d-%d" % (number, low, high)
+    return number, None
+
+
+def nginx_value_error(value, kind):
+    """Why ``value`` is not an Nginx ``kind`` (``time``, ``size``, or a minimum count), or None."""
+    if kind in ("time", "size"):
+        pattern = NGINX_TIME_RE if kind == "time" else NGINX_SIZE_RE
+        if isinstance(value, bool) or not pattern.match(str(value)):
+            return "%r is not an Nginx %s (%s)" % (value, kind, "e.g. 30s, 500ms, 5m" if kind == "time" else "e.g. 1m, 512k")
+        return None
+    _, err = int_in_range(value, kind, 1000000)
+    return err
+
+
+def env_value_error(value):
+    """Why ``value`` cannot be an environment value in the app's env file, or None."""
+    if isinstance(value, (Mapping, list, tuple, set)) or value is None:
+        return "%r is not a string or a number" % (value,)
+    if CONTROL_RE.search(str(value)):
+        return "%r contains a newline or another control character" % (value,)
+    return None
 
 
 def has_gunicorn(requirements):
@@ -131,7 +250,7 @@ def _route_list(check, var, value, keys, required):
             continue
         unknown = sorted(set(item) - set(keys))
         if unknown:
-            check.add("%s[%d]" % (var, index), "has unknown keys %s" % ", ".join(unknown),
+            check.add("%s[%d]" % (var, index), "has unknown keys %s" % _unknown(unknown, keys),
                       "use only %s" % ", ".join(keys))
         missing = [k for k in required if not item.get(k)]
         if missing:
@@ -163,11 +282,14 @@ def _normalize_health(check, var, value, default):
         return dict(default)
     unknown = sorted(set(value) - set(HEALTH_KEYS))
     if unknown:
-        check.add(var, "has unknown keys %s" % ", ".join(unknown), "use only %s" % ", ".join(HEALTH_KEYS))
+        check.add(var, "has unknown keys %s" % _unknown(unknown, HEALTH_KEYS), "use only %s" % ", ".join(HEALTH_KEYS))
     health = {"path": "/", "status": 200, "body": "", "json": {}, "release_key": ""}
     health.update({k: v for k, v in value.items() if k in HEALTH_KEYS and v is not None})
     if not str(health["path"]).startswith("/"):
         check.add(var + ".path", "%r does not start with '/'" % (health["path"],), "write the app's own path, e.g. /status")
+    elif not HEALTH_PATH_RE.match(str(health["path"])):
+        check.add(var + ".path", "%r is not a URL path (spaces, quotes, '#' or control characters)" % (health["path"],),
+                  "write the app's own path, e.g. /status")
     try:
         health["status"] = [int(s) for s in _as_list(health["status"])]
     except (TypeError, ValueError):
@@ -199,7 +321,15 @@ def _database(check, var, spec, context, entries, host, host_groups):
     context = context or {}
     unknown = sorted(set(spec) - set(DATABASE_KEYS))
     if unknown:
-        check.add(var, "has unknown keys %s" % ", ".join(unknown), "use only %s" % ", ".join(DATABASE_KEYS))
+        check.add(var, "has unknown keys %s" % _unknown(unknown, DATABASE_KEYS), "use only %s" % ", ".join(DATABASE_KEYS))
+    flags = {}
+    for key, fallback in (("in_url", False), ("dump_on_switch", context.get("dump_on_switch", False))):
+        value = spec.get(key, fallback)
+        if bool_error(value):
+            check.add(var + "." + key if key in spec else "flask_app_database_" + key, bool_error(value),
+                      "write true or false (unquoted: a quoted \"false\" is true)")
+            value = False
+        flags[key] = value
     name, user = str(spec.get("name") or ""), str(spec.get("user") or "")
     if not DB_NAME_RE.match(name):
         check.add(var + ".name", "%r is not a database name (1-64 letters, digits, _)" % name,
@@ -216,6 +346,9 @@ def _database(check, var, spec, context, entries, host, host_groups):
         if account.get("password") == "missing":
             check.add("mariadb_users.%s.password" % user, "is empty",
                       "set it from a vault_* variable in group_vars/all/secrets.yml")
+        elif account.get("password") == "control":
+            check.add("mariadb_users.%s.password" % user, "contains a newline or another control character, which "
+                      "would break the app's env file", "choose another password in the vault")
         elif account.get("password") == "url_unsafe" and spec.get("in_url"):
             check.add("mariadb_users.%s.password" % user,
                       "contains @ : / ? # % [ ] or a space, which break the URL the app builds (in_url)",
@@ -262,7 +395,7 @@ def _database(check, var, spec, context, entries, host, host_groups):
             check.add(var + "." + key, "%r is not a positive number of seconds" % (value,),
                       "set it (flask_app_database_%s is the default)" % key)
     port = int(entry.get("port") or 0)
-    in_url = bool(spec.get("in_url", False))
+    in_url = flags["in_url"]
     env = {}
     if in_url:
         # The app formats mysql+mysqldb://user:password@HOST/NAME: the port joins the host and
@@ -287,12 +420,12 @@ def _database(check, var, spec, context, entries, host, host_groups):
         "local": server == host, "in_url": in_url, "env": env, "password_env": names.get("password") or "",
         "connect_timeout": timeouts["connect_timeout"], "read_timeout": timeouts["read_timeout"],
         "write_timeout": timeouts["write_timeout"],
-        "dump_on_switch": bool(spec.get("dump_on_switch", context.get("dump_on_switch", False))),
+        "dump_on_switch": flags["dump_on_switch"],
     }
 
 
 def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None,
-              databases=None, extra_settings=None):
+              databases=None, extra_settings=None, role_entries=None):
     """Complete, checked app records for one host (sorted by name), or :class:`AppError`.
 
     ``apps``: the inventory's ``flask_apps`` (name -> settings; empty -> one app from
@@ -305,9 +438,13 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
     ``database`` is resolved against (see :func:`_database`). ``extra_settings``: setting ->
     type (``int``, ``bool``, ``str``, ``list``, ``dict`` or ``raw``) of further per-app settings
     (a new gunicorn setting: its flask_app_<key> default and argument spec are all it needs);
-    each app takes its own value or the default, checked against the type.
+    each app takes its own value or the default, checked against the type. ``role_entries``:
+    registry entry -> the variable of another role that names it (``nginx_http_port_name``...):
+    no app may run on one of them, nor on an entry of one of their services (see
+    :func:`_check_app_entry`).
     """
     extra = dict(extra_settings or {})
+    role_entries = dict(role_entries or {})
     check = _Checker(host)
     defaults = dict(defaults or {})
     entries, _, reg_problems = core.effective(registry, overrides)
@@ -346,13 +483,19 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             continue
         unknown = sorted(set(spec) - set(APP_KEYS) - set(extra))
         if unknown:
-            check.add(var, "has unknown settings %s" % ", ".join(unknown),
+            check.add(var, "has unknown settings %s" % _unknown(unknown, set(APP_KEYS) | set(extra)),
                       "use only %s" % ", ".join(sorted(set(APP_KEYS) | set(extra))))
 
         def get(key, fallback=None, _spec=spec):
             if key in _spec and _spec[key] is not None:
                 return _spec[key]
             return defaults.get(key, fallback)
+
+        def where(key, _spec=spec, _name=name):
+            """The variable a setting's value comes from: the app's own, else the fleet-wide one."""
+            if not single and key in _spec and _spec[key] is not None:
+                return "flask_apps.%s.%s" % (_name, key)
+            return "flask_app_" + key
 
         port_name = str(spec.get("port") or (defaults.get("port") if single else name))
         entry = entries.get(port_name)
@@ -370,6 +513,9 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
                 "gunicorn needs an enabled tcp entry for this host: fix berth_ports / berth_ports_overrides "
                 "or the app's port")
             continue
+        if not _check_app_entry(check, var + ".port" if not single else "flask_app_port_name", port_name, entry,
+                                entries, role_entries):
+            continue
 
         wsgi = str(spec.get("wsgi") or (defaults.get("wsgi") if single else ""))
         if not WSGI_RE.match(wsgi):
@@ -386,59 +532,104 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         requirements = [str(r) for r in _as_list(get("requirements", []))]
         requirements_file = str(get("requirements_file", "requirements.txt") or "")
         if not requirements and not _safe_relpath(requirements_file):
-            check.add(var + ".requirements_file", "%r is not a path inside the source" % requirements_file,
+            check.add(where("requirements_file"), "%r is not a path inside the source" % requirements_file,
                       "name a file relative to the source root, or list pins in requirements")
 
         packages = [str(p) for p in _as_list(get("packages", []))]
         for package in packages:
             if not PACKAGE_RE.match(package):
-                check.add(var + ".packages", "%r is not a Debian package name" % package, "fix the list")
+                check.add(where("packages"), "%r is not a Debian package name" % package, "fix the list")
 
         env = get("env", {}) or {}
+        env_var = where("env")
         if not isinstance(env, Mapping):
-            check.add(var + ".env", "is not a mapping of variable to value", "write e.g. {HBNB_ENV: production}")
+            check.add(env_var, "is not a mapping of variable to value", "write e.g. {HBNB_ENV: production}")
             env = {}
         for key in env:
             if not ENV_RE.match(str(key)):
-                check.add(var + ".env", "%r is not an environment variable name" % (key,), "use letters, digits and '_'")
+                check.add(env_var, "%r is not an environment variable name" % (key,), "use letters, digits and '_'")
+            elif str(key) in DERIVED_ENV or str(key).startswith(DERIVED_ENV_PREFIX):
+                check.add(env_var, "sets %s, which berth derives for every app (%s)" % (key, (
+                    "from the registry entry and the release" if str(key).startswith(DERIVED_ENV_PREFIX) else
+                    "from the vault's flask_app_secret_key or the app's secret_key" if key == "FLASK_SECRET_KEY" else
+                    "from the agent's registry entries, flask_app_trace_entry and flask_app_dogstatsd_entry")),
+                    "remove %s from env: the derived value always reaches the app" % key)
+            elif env_value_error(env[key]):
+                check.add("%s.%s" % (env_var, key), env_value_error(env[key]),
+                          "write a one-line value (a file the app reads for anything longer)")
 
-        routes = _route_list(check, var + ".routes", spec.get("routes") if "routes" in spec
+        routes_var = var + ".routes" if "routes" in spec else "flask_app_routes"
+        routes = _route_list(check, routes_var, spec.get("routes") if "routes" in spec
                              else defaults.get("routes", [{"prefix": "/"}] if single else []), ROUTE_KEYS, ("prefix",))
         for route in routes:
-            route["strip"] = bool(route.get("strip", False))
-            _check_prefix(check, var + ".routes", route["prefix"], route["strip"])
-        static = _route_list(check, var + ".static", get("static", []), STATIC_KEYS, ("prefix", "dir"))
+            route["strip"] = route.get("strip", False)
+            if bool_error(route["strip"]):
+                check.add(routes_var, "strip of %s: %s" % (route["prefix"], bool_error(route["strip"])),
+                          "write strip: true or false (unquoted: a quoted \"false\" is true)")
+                route["strip"] = False
+            _check_prefix(check, routes_var, route["prefix"], route["strip"])
+        static_var = where("static")
+        static = _route_list(check, static_var, get("static", []), STATIC_KEYS, ("prefix", "dir"))
         for item in static:
-            _check_prefix(check, var + ".static", item["prefix"], True)
+            _check_prefix(check, static_var, item["prefix"], True)
             if not _safe_relpath(item["dir"]):
-                check.add(var + ".static", "dir %r is not a directory inside the source" % item["dir"],
+                check.add(static_var, "dir %r is not a directory inside the source" % item["dir"],
                           "name it relative to the source root, e.g. web_dynamic/static")
             item["dir"] = str(item["dir"]).strip("/")
         persistent = [str(p) for p in _as_list(get("persistent", []))]
         for path in persistent:
             if not _safe_relpath(path.rstrip("/")) or "/" in path.rstrip("/"):
-                check.add(var + ".persistent", "%r is not a file or directory name in the source root" % path,
+                check.add(where("persistent"), "%r is not a file or directory name in the source root" % path,
                           "name the relative path the app writes, e.g. file.json (a trailing / for a directory)")
 
         nginx = get("nginx", {}) or {}
-        if not isinstance(nginx, Mapping) or set(nginx) - set(NGINX_KEYS):
-            check.add(var + ".nginx", "must be a mapping with only %s" % ", ".join(NGINX_KEYS), "fix it")
+        nginx_var = where("nginx")
+        if not isinstance(nginx, Mapping):
+            check.add(nginx_var, "is %r, not a mapping" % (nginx,), "write e.g. {read_timeout: 60s}")
             nginx = {}
+        elif set(nginx) - set(NGINX_KEYS):
+            check.add(nginx_var, "has unknown keys %s" % _unknown(set(nginx) - set(NGINX_KEYS), NGINX_KEYS),
+                      "use only %s" % ", ".join(NGINX_KEYS))
+            nginx = {}
+        for key, value in sorted(nginx.items()):
+            err = nginx_value_error(value, NGINX_KINDS[key])
+            if err:
+                check.add("%s.%s" % (nginx_var, key), err,
+                          "write %s" % ("a time such as 60s (Nginx units ms, s, m, h, d)" if NGINX_KINDS[key] == "time"
+                                        else "a whole number of at least %d" % NGINX_KINDS[key]))
 
-        health = _normalize_health(check, var + ".health", spec.get("health"), defaults.get("health") or {"path": "/"})
+        health = _normalize_health(check, var + ".health" if spec.get("health") is not None else "flask_app_health",
+                                  spec.get("health"), defaults.get("health") or {"path": "/"})
         secret_mode = "explicit" if spec.get("secret_key") else (
             "none" if not defaults.get("secret_key") else ("legacy" if single else "derived"))
+        if secret_mode == "explicit" and CONTROL_RE.search(str(spec.get("secret_key"))):
+            check.add(var + ".secret_key", "contains a newline or another control character",
+                      "set a one-line key (e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
+        required = get("secret_key_required", True)
+        if bool_error(required):
+            check.add(where("secret_key_required"), bool_error(required),
+                      "write true or false (unquoted: a quoted \"false\" is true)")
+        elif secret_mode == "none" and required:
+            check.add("flask_app_secret_key",
+                      "is empty, so app %s would run without a Flask secret key (sessions and CSRF tokens signed "
+                      "with nothing)" % name,
+                      "set vault_flask_app_secret_key in the inventory's vault (inventories/<env>/group_vars/all/"
+                      "vault.yml; group_vars/all/secrets.yml maps it to flask_app_secret_key), or give the app its "
+                      "own %s.secret_key; if the app uses no sessions, set %s: false"
+                      % ("flask_apps." + name if not single else "flask_apps.<app>",
+                         "flask_apps.%s.secret_key_required" % name if not single else "flask_app_secret_key_required"))
 
         numbers = {}
-        for key in ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "restart_sec", "keep_releases",
-                    "health_retries", "health_delay", "health_timeout", "health_journal_lines"):
-            try:
-                numbers[key] = int(get(key, 0))
-            except (TypeError, ValueError):
-                check.add(var + "." + key, "%r is not an integer" % (get(key),), "write a number")
-                numbers[key] = 0
-        if numbers["workers"] < 1 or numbers["threads"] < 1:
-            check.add(var, "workers and threads must be at least 1", "fix workers / threads")
+        for key, (low, high) in sorted(NUMBER_RANGES.items()):
+            numbers[key], err = int_in_range(get(key, low), low, high)
+            if err:
+                check.add(where(key), err, "write a whole number from %d to %d" % (low, high))
+        flags = {}
+        for key, fallback in (("private_users", True), ("system_site_packages", False)):
+            flags[key] = get(key, fallback)
+            if bool_error(flags[key]):
+                check.add(where(key), bool_error(flags[key]), "write true or false (unquoted: a quoted \"false\" is true)")
+                flags[key] = fallback
 
         dd_env = {}
         for env_name, entry_key in DD_ENV:
@@ -450,11 +641,29 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         database = _database(check, var + ".database" if not single else "flask_app_database",
                              spec.get("database") if not single else defaults.get("database"),
                              databases, entries, host, host_groups)
-        for key in sorted(set((database or {}).get("env", {})) & set(env)):
-            check.add(var + ".env", "sets %s, which the app's database settings derive" % key,
-                      "remove it from env (it comes from the registry and mariadb_users)")
+        derived = (set((database or {}).get("env", {})) | {(database or {}).get("password_env")}) - {None, ""}
+        for key in sorted(derived & set(env)):
+            check.add(env_var, "sets %s, which the app's database settings derive" % key,
+                      "remove it from env (it comes from the registry and mariadb_users%s)"
+                      % (", the password from the vault" if key == database.get("password_env") else ""))
 
         user = str(entry.get("user"))
+        group = str(defaults.get("group") or user) if single else user
+        if single and defaults.get("group") and core.account_name_error(group):
+            check.add("flask_app_group", core.account_name_error(group), "name a group such as hbnb, or leave it \"\"")
+        dirs = {
+            "root": str(spec.get("root") or (defaults.get("root") if single else "") or "/srv/" + name),
+            "conf_dir": str(spec.get("conf_dir") or (defaults.get("conf_dir") if single else "") or "/etc/" + name),
+            "state_dir": str(spec.get("state_dir") or (defaults.get("state_dir") if single else "") or "/var/lib/" + name),
+            "socket": str(spec.get("socket") or (defaults.get("socket") if single else "") or ""),
+        }
+        for key, path in sorted(dirs.items()):
+            if key == "socket" and not path:
+                continue
+            err = dir_error(key, path)
+            if err:
+                check.add(var + "." + key if key in spec else ("flask_app_" + key if single else var + "." + key),
+                          err[0], err[1])
         record = {
             "name": name,
             "port_name": port_name,
@@ -462,13 +671,13 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "port": int(entry.get("port")) if not isinstance(entry.get("port"), bool) else 0,
             "connect_host": core.connect_host(entry.get("bind")),
             "user": user,
-            "group": str(defaults.get("group") or user) if single else user,
+            "group": group,
             "service": str(entry.get("service")),
             "upstream": upstream_name(name),
-            "root": str(spec.get("root") or (defaults.get("root") if single else "") or "/srv/" + name),
-            "conf_dir": str(spec.get("conf_dir") or (defaults.get("conf_dir") if single else "") or "/etc/" + name),
-            "state_dir": str(spec.get("state_dir") or (defaults.get("state_dir") if single else "") or "/var/lib/" + name),
-            "socket": str(spec.get("socket") or (defaults.get("socket") if single else "") or ""),
+            "root": dirs["root"],
+            "conf_dir": dirs["conf_dir"],
+            "state_dir": dirs["state_dir"],
+            "socket": dirs["socket"],
             "wsgi": wsgi,
             "source_dir": str(get("source_dir", "") or ""),
             "git_repo": str(get("git_repo", "") or ""),
@@ -487,19 +696,53 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "nginx": dict(nginx),
             "health": health,
             "secret": secret_mode,
-            "private_users": bool(get("private_users", True)),
-            "system_site_packages": bool(get("system_site_packages", False)),
+            "private_users": flags["private_users"],
+            "system_site_packages": flags["system_site_packages"],
             "database": database,
         }
         record.update(numbers)
         for key, kind in sorted(extra.items()):
-            record[key] = _typed(check, var + "." + key, get(key), kind)
+            record[key] = _typed(check, where(key), get(key), kind)
         records.append(record)
 
     _check_unique(check, records)
     if check.problems:
         raise AppError(" | ".join(check.problems))
     return records
+
+
+def _check_app_entry(check, var, port_name, entry, entries, role_entries):
+    """An app may run only on an entry of its own: not one another role's variable names
+    (``role_entries``), not one whose service is one of those entries' services or a unit of the
+    system (SYSTEM_UNITS), never as root or on a privileged port. berth writes the entry's
+    service as /etc/systemd/system/<service>.service and runs gunicorn as its user on its port."""
+    fix = ("give the app an entry of its own in berth_ports (its own service and user, a port >= 1024, bind "
+           "127.0.0.1) and name it in %s" % var)
+    if port_name in role_entries:
+        check.add(var, "names registry entry '%s', which %s names (service %s, user %s): the app would replace "
+                  "that service's unit and listen as its user" % (port_name, role_entries[port_name],
+                                                                   entry.get("service"), entry.get("user")), fix)
+        return False
+    service = entry.get("service")
+    owners = sorted(n for n in role_entries if isinstance(entries.get(n), Mapping)
+                    and entries[n].get("service") == service)
+    if owners:
+        check.add(var, "names registry entry '%s', whose service %s is the service of %s (%s): the app would "
+                  "replace that unit" % (port_name, service, owners[0], role_entries[owners[0]]), fix)
+        return False
+    if str(service) in SYSTEM_UNITS or str(service).startswith("systemd-"):
+        check.add(var, "names registry entry '%s', whose service %s is a unit of the system or of another role: "
+                  "berth would replace /etc/systemd/system/%s.service" % (port_name, service, service), fix)
+        return False
+    if entry.get("user") == "root":
+        check.add(var, "names registry entry '%s', whose user is root: an app runs as an account of its own"
+                  % port_name, fix)
+        return False
+    port = entry.get("port")
+    if isinstance(port, int) and not isinstance(port, bool) and port < 1024:
+        check.add(var, "names registry entry '%s', whose port %d is privileged (< 1024)" % (port_name, port), fix)
+        return False
+    return True
 
 
 def _typed(check, var, value, kind):

@@ -84,6 +84,18 @@ GONE = {
 # Settings the app records know already (berth_apps.APP_KEYS) need no type from the specs.
 SAMPLE_SOURCE = "roles/flask_app/files/hello"
 UNIT_DIR = "/etc/systemd/system"
+# The Description= every unit berth writes for an app starts with (templates/flask_app.service.j2).
+UNIT_DESCRIPTION = "berth flask_app "
+# The variables of the other roles that name a registry entry: no app may run on one of those
+# entries or on an entry of their services (berth_apps._check_app_entry). datadog_port_names'
+# values are added by role_entries().
+ROLE_ENTRY_VARS = ("nginx_http_port_name", "nginx_https_port_name", "nginx_status_port_name", "mariadb_port_name",
+                   "datadog_nginx_status_port_name", "datadog_nginx_http_port_name", "datadog_mysql_port_name",
+                   "flask_app_trace_entry", "flask_app_dogstatsd_entry", "flask_app_database_entry")
+# Ansible's own spellings of a boolean (ansible.module_utils.parsing.convert_bool), accepted only
+# for the run switches given as -e name=value on the command line, where every value is a string.
+CLI_TRUE = ("true", "yes", "on", "1", "t", "y")
+CLI_FALSE = ("false", "no", "off", "0", "f", "n")
 # Datadog checks whose conf.yaml holds a secret (the mysql check's password): the plan holds them
 # redacted, the role writes them as berth_files secret entries.
 DATADOG_SECRET_CHECKS = ("mysql",)
@@ -180,6 +192,34 @@ def _mapping(value):
     return value if isinstance(value, Mapping) else {}
 
 
+def flag(v, name, cli=False):
+    """The boolean variable ``name``, or :class:`PlanError`: a quoted "false" is a non-empty string,
+    true to Python and false to Ansible's ``| bool``, so only true and false are accepted. ``cli``:
+    a run switch documented as ``-e name=true``, where Ansible's spellings (true/false, yes/no,
+    on/off, 1/0) are read as Ansible reads them."""
+    value = v.get(name)
+    if isinstance(value, bool):
+        return value
+    if cli and isinstance(value, str) and value.strip().lower() in CLI_TRUE + CLI_FALSE:
+        return value.strip().lower() in CLI_TRUE
+    raise PlanError("%s on %s: %r is not a boolean. Fix: write true or false unquoted in the inventory (a quoted "
+                    "\"false\" is true), or -e '{\"%s\": false}' on the command line." % (name, v.name, value, name))
+
+
+def role_entries(v):
+    """Registry entry -> the variable of another role that names it (berth_apps.normalize's
+    ``role_entries``): nginx's, MariaDB's, the agent's and the entries the apps' environment
+    points at."""
+    out = {}
+    for variable in ROLE_ENTRY_VARS:
+        if v.get(variable):
+            out.setdefault(str(v.get(variable)), variable)
+    for key, name in sorted(_mapping(v.get("datadog_port_names")).items()):
+        if name:
+            out.setdefault(str(name), "datadog_port_names.%s" % key)
+    return out
+
+
 def groups_of(all_groups, host):
     """The groups a host belongs to (from the ``groups`` magic variable)."""
     return sorted(g for g, members in (all_groups or {}).items()
@@ -189,16 +229,29 @@ def groups_of(all_groups, host):
 # --- The registry ---------------------------------------------------------------------------------
 
 def registry(v):
-    """The host's effective registry (every entry, overrides merged) or :class:`PlanError`."""
+    """The host's effective registry (every entry, overrides merged), checked as
+    ``playbooks/validate.yml`` checks it (berth_registry.check_entries: every key, type and name,
+    conflicts between the entries that apply to the host), or :class:`PlanError` listing every
+    problem: a role run without the validation play refuses what that play would."""
     def compute():
-        entries, _, problems = core.effective(v.get("berth_ports"), v.get("berth_ports_overrides") or {})
+        entries, overridden, problems = core.effective(v.get("berth_ports"), v.get("berth_ports_overrides") or {})
+        if not problems:
+            known = set(v.all_groups) - {"all", "ungrouped"} if v.all_groups else None
+            problems = core.check_entries(entries, overridden, v.groups, known)
         if problems:
-            first = problems[0]
-            raise PlanError("%s on %s: %s. Fix: %s." % (
-                first.names[0] if first.names else "berth_ports", v.name, first.text,
-                first.fix.replace("{registry_file}", registry_file(v))))
+            raise PlanError(" | ".join(_registry_problem(v, p, overridden) for p in problems))
         return entries
     return v.cached("registry", compute)
+
+
+def _registry_problem(v, problem, overridden=frozenset()):
+    if len(problem.names) == 1 and problem.kind not in ("registry", "overrides"):
+        name = problem.names[0]
+        variable = ("berth_ports_overrides.%s" if name in overridden else "berth_ports.%s") % name
+    else:
+        variable = problem.names[0] if len(problem.names) == 1 else "berth_ports"
+    return "%s on %s: %s. Fix: %s." % (variable, v.name, problem.text,
+                                      problem.fix.replace("{registry_file}", registry_file(v)))
 
 
 def registry_file(v):
@@ -284,6 +337,7 @@ def db_context(v):
         users[str(name)] = {
             "databases": list(account.get("databases") or []),
             "password": "missing" if not password.strip() else (
+                "control" if apps_core.CONTROL_RE.search(password) else
                 "url_unsafe" if apps_core.URL_UNSAFE_RE.search(password) else "set"),
         }
     return {"group": group, "entry": v.get("flask_app_database_entry"), "env": v.get("flask_app_database_env"),
@@ -308,15 +362,16 @@ def apps(v, required=False):
     host) it has none, unless ``required`` (the flask_app role itself), which refuses then.
     """
     def compute():
+        entries = registry(v)  # checked first: the apps take their entries from it
         defaults, extra = app_settings(v)
         flask_apps = v.get("flask_apps") or {}
         if not flask_apps and not required:
-            one = registry(v).get(str(defaults.get("port") or ""))
+            one = entries.get(str(defaults.get("port") or ""))
             if not (isinstance(one, Mapping) and one.get("proto") == "tcp" and _opened_here(one, v.groups)):
                 return []
         try:
             return apps_core.normalize(flask_apps, defaults, v.get("berth_ports"), v.get("berth_ports_overrides") or {},
-                                       v.name, v.groups, single_app_set(v), db_context(v), extra)
+                                       v.name, v.groups, single_app_set(v), db_context(v), extra, role_entries(v))
         except apps_core.AppError as exc:
             raise PlanError(str(exc))
     return v.cached(("apps", bool(required)), compute)
@@ -427,12 +482,12 @@ def flask_app(v):
         "releases": releases,
         "env": {r["name"]: app_env(v, r) for r in records},
         "packages": packages,
-        "venv_reuse": bool(v.get("flask_app_venv_reuse", True)),
+        "venv_reuse": flag(v, "flask_app_venv_reuse"),
         "gunicorn_requirement": str(v.get("flask_app_gunicorn_requirement") or ""),
         "venv_roots": sorted({r["root"] for r in records}),
         "unit_dir": UNIT_DIR,
         "rollback_to": v.get("flask_app_rollback_to") or "",
-        "rollback_restore_dump": bool(v.get("flask_app_rollback_restore_dump")),
+        "rollback_restore_dump": flag(v, "flask_app_rollback_restore_dump", cli=True),
     }
 
 
@@ -477,6 +532,21 @@ def flask_app_decide(section, probe, releases=None):
         for path, mode in ((record["root"], "0751"), (record["root"] + "/releases", "0751"), (record["conf_dir"], "0750")):
             dirs.append({"path": path, "state": "directory", "owner": "root", "group": record["group"], "mode": mode})
     units = _mapping(host.get("units"))
+    foreign = []
+    for record in records:
+        unit = _mapping(units.get(record["service"] + ".service"))
+        path = str(unit.get("path") or "")
+        if path and (path != "%s/%s.service" % (UNIT_DIR, record["service"])
+                     or not str(unit.get("description") or "").startswith(UNIT_DESCRIPTION)):
+            foreign.append(
+                "%s on %s: the unit %s.service of registry entry %s already exists and is not one berth wrote (%s, "
+                "Description=%s): deploying the app would replace it. Fix: give the entry a service of its own "
+                "(berth_ports.%s.service), or remove that unit if it is a leftover."
+                % (record["var"] + ".port" if record.get("var") else "flask_app_port_name", section.get("host", "this host"),
+                   record["service"],
+                   record["port_name"], path, unit.get("description") or "", record["port_name"]))
+    if foreign:
+        raise PlanError(" | ".join(foreign))
     not_running = [r["name"] for r in selected
                    if not (_mapping(units.get(r["service"] + ".service")).get("enabled")
                            and _mapping(units.get(r["service"] + ".service")).get("active"))]
@@ -532,10 +602,103 @@ def rollback_decide(section, probe):
 
 # --- Nginx -----------------------------------------------------------------------------------------
 
+# The nginx_* variables the templates write into a directive, and the value each may take: nothing
+# but the value reaches the directive (a ';' or a newline would end it and start another).
+# nginx_extra_locations is raw configuration by design: it is tested with nginx -t, not here.
+NGINX_TIMES = ("nginx_worker_shutdown_timeout", "nginx_keepalive_timeout", "nginx_proxy_connect_timeout",
+               "nginx_proxy_send_timeout", "nginx_proxy_read_timeout", "nginx_proxy_next_upstream_timeout",
+               "nginx_upstream_fail_timeout")
+NGINX_SIZES = ("nginx_client_max_body_size",)
+NGINX_COUNTS = {"nginx_worker_connections": 1, "nginx_proxy_next_upstream_tries": 0, "nginx_upstream_keepalive": 1,
+                "nginx_upstream_max_fails": 0}
+NGINX_TOKENS = {
+    "nginx_proxy_next_upstream": ("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
+                                  "http_403", "http_404", "http_429", "non_idempotent", "off"),
+    "nginx_tls_protocols": ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
+}
+SERVER_NAME_RE = re.compile(r"^[A-Za-z0-9_.*-]+( [A-Za-z0-9_.*-]+)*$")
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
+HEADER_VALUE_BAD_RE = re.compile(r'["\\$\x00-\x1f\x7f]')
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def nginx_problems(v):
+    """Every nginx_* value that would not be the one value of its directive, each naming the
+    variable, the host and the fix (berth_apps' rules for times, sizes and counts)."""
+    found = []
+
+    def bad(variable, text, fix):
+        found.append("%s on %s: %s. Fix: %s in the group_vars that set it." % (variable, v.name, text, fix))
+
+    for name in NGINX_TIMES + NGINX_SIZES:
+        kind = "time" if name in NGINX_TIMES else "size"
+        err = apps_core.nginx_value_error(v.get(name), kind)
+        if err:
+            bad(name, err, "write %s" % ("a time such as 30s (Nginx units ms, s, m, h, d)" if kind == "time"
+                                         else "a size such as 1m (k, m or g)"))
+    for name, low in sorted(NGINX_COUNTS.items()):
+        err = apps_core.nginx_value_error(v.get(name), low)
+        if err:
+            bad(name, err, "write a whole number of at least %d" % low)
+    workers = v.get("nginx_worker_processes")
+    if str(workers) != "auto" and apps_core.nginx_value_error(workers, 1):
+        bad("nginx_worker_processes", "%r is neither auto nor a number of processes" % (workers,), "write auto or e.g. 4")
+    for name, allowed in sorted(NGINX_TOKENS.items()):
+        value = v.get(name)
+        words = str(value).split(" ") if isinstance(value, str) else [None]
+        wrong = [w for w in words if w not in allowed]
+        if wrong:
+            bad(name, "%r is not a list of %s separated by single spaces" % (value, ", ".join(allowed)),
+                "write e.g. %s" % {"nginx_proxy_next_upstream": "error timeout http_502",
+                                   "nginx_tls_protocols": "TLSv1.2 TLSv1.3"}[name])
+    server_name = v.get("nginx_server_name")
+    if not isinstance(server_name, str) or not SERVER_NAME_RE.match(server_name):
+        bad("nginx_server_name", "%r is not host names separated by single spaces (letters, digits, '.', '-', '*', "
+            "'_')" % (server_name,), "write e.g. www.example.com example.com, or _ for any name (regular "
+            "expressions are not accepted)")
+    for name in ("nginx_status_path", "nginx_health_path"):
+        value = v.get(name)
+        if not isinstance(value, str) or not apps_core.PREFIX_RE.match(value):
+            bad(name, "%r is not a URL path starting with '/'" % (value,), "write e.g. /nginx_status (no spaces, "
+                "quotes, braces or ';')")
+    for name in ("nginx_log_dir",) + tuple(n for n in ("nginx_tls_certificate", "nginx_tls_certificate_key")
+                                           if v.get(n)):
+        value = v.get(name)
+        if not isinstance(value, str) or not apps_core.DIR_RE.match(value):
+            bad(name, "%r is not an absolute path (letters, digits, '.', '_', '-' between single '/')" % (value,),
+                "write e.g. %s" % ("/var/log/nginx" if name == "nginx_log_dir" else "/etc/ssl/private/site.pem"))
+    user = v.get("nginx_user")
+    if core.account_name_error(user):
+        bad("nginx_user", core.account_name_error(user), "name the account of the worker processes, e.g. www-data")
+    log_format = v.get("nginx_access_log_format")
+    if not isinstance(log_format, str) or not TOKEN_RE.match(log_format):
+        bad("nginx_access_log_format", "%r is not a log_format name" % (log_format,), "write e.g. combined")
+    headers = v.get("nginx_security_headers")
+    if not isinstance(headers, Mapping):
+        bad("nginx_security_headers", "%r is not a mapping of header name to value" % (headers,),
+            "write e.g. {X-Frame-Options: SAMEORIGIN}")
+        headers = {}
+    for name, value in sorted((str(k), val) for k, val in headers.items()):
+        if not HEADER_NAME_RE.match(name):
+            bad("nginx_security_headers", "%r is not a header name (letters, digits, '-')" % name,
+                "write e.g. X-Frame-Options")
+        elif isinstance(value, (Mapping, list, tuple)) or value is None or HEADER_VALUE_BAD_RE.search(str(value)):
+            bad("nginx_security_headers.%s" % name, "%r contains a double quote, a backslash, '$' or a control "
+                "character (or is not a string)" % (value,), "write the value without them")
+    for name in ("nginx_remove_default_site",):
+        try:
+            flag(v, name)
+        except PlanError as exc:
+            found.append(str(exc))
+    return found
+
+
 def nginx(v):
     """The nginx role's section: its listeners, and the host's apps as upstreams and locations
     (a web host) or the backends of a load balancer (nginx_upstream_group)."""
     problems = _Problems(v.name)
+    for text in nginx_problems(v):
+        problems.add(text)
     if v.has("nginx_app_port_name") and v.is_set("nginx_app_port_name"):
         problems.add("nginx_app_port_name on %s is gone: Nginx proxies to %s. Fix: remove nginx_app_port_name "
                      "(set flask_app_port_name for the one app)." % (v.name, GONE["nginx_app_port_name"]))
@@ -662,10 +825,10 @@ def datadog(v):
     if v.get("datadog_tags"):
         config["tags"] = list(v.get("datadog_tags"))
     config = _combine(config, {"process_config": {"process_collection": {
-        "enabled": bool(v.get("datadog_process_collection_enabled"))}}})
+        "enabled": flag(v, "datadog_process_collection_enabled")}}})
     config = _combine(config, {k: val for k, val in _mapping(v.get("datadog_config_extra")).items() if k != "api_key"})
     config = _combine(config, ports)
-    config = _combine(config, {"apm_config": {"enabled": bool(v.get("datadog_apm_enabled"))
+    config = _combine(config, {"apm_config": {"enabled": flag(v, "datadog_apm_enabled")
                                               and bool(ports["apm_config"]["enabled"])}})
     return {"config": config, "checks": checks, "agent_ports": ports, "secret_checks": list(DATADOG_SECRET_CHECKS)}
 
@@ -755,7 +918,8 @@ def firewall(v):
     """The firewall role's section: whether it is on, the entries this host opens to the network
     (enabled, non-loopback binds) and, for an entry with clients, those groups' hosts' addresses
     (ansible_host, else the inventory name) and the names to resolve on the host."""
-    enabled = bool(v.get("firewall_enabled"))
+    registry(v)  # checked on every host, whether the firewall is on or not
+    enabled = flag(v, "firewall_enabled")
     if not enabled:
         return {"enabled": False, "allow": {}, "clients": {"entries": {}, "names": []}}
     allow = {name: e for name, e in host_entries(v, True).items() if not core.is_loopback(e.get("bind"))}
@@ -791,13 +955,13 @@ def packages(v, roles):
                            "cache_valid_time": int(v.get("nginx_apt_cache_valid_time"))})
         elif role == "mariadb":
             wanted.append({"role": role, "packages": list(v.get("mariadb_packages") or []),
-                           "install_recommends": bool(v.get("mariadb_install_recommends")),
+                           "install_recommends": flag(v, "mariadb_install_recommends"),
                            "cache_valid_time": int(v.get("mariadb_apt_cache_valid_time"))})
         elif role == "datadog":
             wanted.append({"role": role, "packages": [datadog_package(v)], "install_recommends": None,
                            "cache_valid_time": 86400, "probe_packages": list(v.get("datadog_apt_prerequisites") or []),
                            "probe_list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))]})
-        elif role == "firewall" and bool(v.get("firewall_enabled")):
+        elif role == "firewall" and flag(v, "firewall_enabled"):
             wanted.append({"role": role, "packages": ["nftables"], "install_recommends": None, "cache_valid_time": 86400})
     return {"wanted": wanted, "probe": apt_core.packages_probe(wanted)}
 

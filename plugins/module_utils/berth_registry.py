@@ -23,7 +23,11 @@ Validation (used by the ``berth.stack.berth_ports_validate`` action, one call fo
 play host, and by the unit tests); each broken rule is one :class:`Problem`, all
 of them are collected:
 
-* every entry is a mapping with ``port``, ``proto``, ``bind``, ``service``, ``user``;
+* every entry is a mapping with ``port``, ``proto``, ``bind``, ``service``, ``user`` and no other
+  keys than ``groups``, ``enabled`` and ``clients`` (a misspelt key is refused with the key it
+  resembles: ``group`` would otherwise leave the entry on every host);
+* ``service`` is a systemd unit name without ``.service`` (no ``/``, no spaces); ``user`` an
+  account name (lower-case letters, digits, ``_``, ``-``);
 * ``port`` is an integer 1-65535 (not a bool, not a string such as ``"50O1"``);
 * ``proto`` is ``tcp`` or ``udp``; ``bind`` is an IPv4/IPv6 address;
 * a port below 1024 is only for ``user: root``;
@@ -36,6 +40,15 @@ of them are collected:
   Disabled entries (``enabled: false``) are *reserved*: they take part in the
   conflict check, so enabling one later can never collide.
 
+From the inventory's files (:func:`inventory_var_files`, read by the actions on the controller):
+
+* a ``port:`` written with a leading 0 or with colons (``010000``, ``134:20``) is refused: the
+  YAML 1.1 loader reads it as another number (octal 4096, base-60 8060) and the value alone
+  cannot show it (:func:`yaml11_ports`);
+* :func:`replaced_overrides` warns when a host's ``berth_ports_overrides`` (host_vars, a group of
+  higher precedence, -e) lacks entries one of its groups' group_vars set: Ansible replaces the
+  variable whole, so those changes do not apply to the host.
+
 Warnings (never fail): an enabled entry of a service other than Nginx
 (``PUBLIC_SERVICES``) that binds a non-loopback address on a host is exposed to
 the network; the inventory may mean it, so it is reported, not refused. An entry
@@ -46,12 +59,21 @@ unless the firewall role admits only those clients.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 
 REQUIRED_KEYS = ("port", "proto", "bind", "service", "user")
+# Every key an entry (or an override of it) may have.
+ENTRY_KEYS = REQUIRED_KEYS + ("groups", "enabled", "clients")
+# A systemd unit name (without .service): what berth writes as /etc/systemd/system/<service>.service
+# and what the port guard compares a listener's unit with.
+UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9:_.@-]{0,200}$")
+# An account name as useradd takes it on Debian (the entry's user runs the listener).
+ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 PROTOS = ("tcp", "udp")
 # The file named in messages when the inventory directory is not known.
 REGISTRY_HINT = "inventories/<env>/group_vars/all/ports.yml"
@@ -83,6 +105,30 @@ class Problem(object):
 
     def __repr__(self):
         return "Problem(%r, %r, %r)" % (self.kind, self.names, self.text)
+
+
+def did_you_mean(word, known):
+    """`` (did you mean X?)`` when ``word`` resembles one of ``known`` (a misspelt key), else ""."""
+    close = difflib.get_close_matches(str(word), sorted(str(k) for k in known), n=1, cutoff=0.6)
+    return " (did you mean %s?)" % close[0] if close else ""
+
+
+def unit_name_error(name):
+    """Why ``name`` cannot be a systemd service name berth writes and guards, or None."""
+    if not isinstance(name, str) or not UNIT_RE.match(name) or ".." in name:
+        return "%r is not a systemd unit name (letters, digits, ':', '_', '.', '-', '@'; no '/', spaces or '..')" % (
+            name,)
+    if name.endswith(".service"):
+        return "%r ends with .service (the registry names the unit without it)" % (name,)
+    return None
+
+
+def account_name_error(name):
+    """Why ``name`` is not an account name (user or group) berth may create or run as, or None."""
+    if not isinstance(name, str) or not ACCOUNT_RE.match(name):
+        return "%r is not an account name (1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_')" % (
+            name,)
+    return None
 
 
 def parse_address(value):
@@ -187,11 +233,161 @@ def registry_file(inventory_dir):
     """
     if not inventory_dir:
         return REGISTRY_HINT
-    path = os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml")
-    parts = os.path.realpath(path).split(os.sep)
+    return display_path(os.path.join(str(inventory_dir), "group_vars", "all", "ports.yml"))
+
+
+def display_path(path):
+    """An inventory file as messages name it: from ``inventories/`` on when its real path has
+    one (symlinks resolved), else the path as given."""
+    parts = os.path.realpath(str(path)).split(os.sep)
     if "inventories" in parts:
         return "/".join(parts[len(parts) - 1 - parts[::-1].index("inventories"):])
-    return path
+    return str(path)
+
+
+# --- The inventory's files ------------------------------------------------------------------------
+
+VAR_FILE_EXTS = ("", ".yml", ".yaml", ".json")
+VAULT_HEADER = "$ANSIBLE_VAULT"
+# `port: 010000` (YAML 1.1 octal) and `port: 134:20` (YAML 1.1 base 60), block or flow style.
+YAML11_PORT_RE = re.compile(r"(?:^|[\s{,])port\s*:\s*([-+]?(?:0[0-7_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+))\s*(?=$|[,}\]#])")
+
+
+def inventory_var_files(dirs):
+    """Every variables file of the inventories (and playbook directories) ``dirs``, as Ansible's
+    host_group_vars plugin finds them: ``[(path, scope, name)]`` with scope ``group`` or ``host``
+    and the group or host it applies to (``group_vars/<name>[.yml]`` or ``group_vars/<name>/...``)."""
+    out = []
+    seen = set()
+    for base in dirs or ():
+        for scope in ("group", "host"):
+            top = os.path.join(str(base), scope + "_vars")
+            if not os.path.isdir(top):
+                continue
+            for entry in sorted(os.listdir(top)):
+                path = os.path.join(top, entry)
+                stem, ext = os.path.splitext(entry)
+                if entry.startswith("."):
+                    continue
+                if os.path.isdir(path):
+                    for root, subdirs, files in os.walk(path, followlinks=True):
+                        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+                        found = [os.path.join(root, f) for f in sorted(files)
+                                 if not f.startswith(".") and os.path.splitext(f)[1] in VAR_FILE_EXTS]
+                        out.extend((f, scope, entry) for f in found if os.path.realpath(f) not in seen)
+                        seen.update(os.path.realpath(f) for f in found)
+                elif ext in VAR_FILE_EXTS and os.path.realpath(path) not in seen:
+                    seen.add(os.path.realpath(path))
+                    out.append((path, scope, stem if ext else entry))
+    return out
+
+
+def inventory_files(sources, playbook_dir=None, host=None, host_groups=()):
+    """The inventory's files as the registry checks read them: every variables file of the
+    inventory sources' directories and of the playbook directory, and the YAML inventory files
+    themselves (scope ``inventory``). Dicts with ``path``, ``file`` (:func:`display_path`),
+    ``scope``, ``name`` and ``text`` (None when unreadable).
+
+    With ``host``: only the variables files that give that host variables (group ``all``, its
+    groups', its own), and not the inventory files, so that a plan reads a handful of small files
+    whatever the size of the inventory."""
+    dirs, sources_files = [], []
+    for source in sources or ():
+        source = os.path.abspath(str(source))
+        if os.path.isdir(source):
+            dirs.append(source)
+            sources_files.extend(os.path.join(source, f) for f in sorted(os.listdir(source))
+                                 if os.path.splitext(f)[1] in (".yml", ".yaml") and not f.startswith("."))
+        elif os.path.isfile(source):
+            dirs.append(os.path.dirname(source))
+            if os.path.splitext(source)[1] in (".yml", ".yaml"):
+                sources_files.append(source)
+    if playbook_dir and os.path.abspath(str(playbook_dir)) not in dirs:
+        dirs.append(os.path.abspath(str(playbook_dir)))
+    found = [(path, "inventory", "") for path in sources_files] + inventory_var_files(dirs)
+    if host is not None:
+        groups = frozenset(host_groups or ())
+        found = [f for f in found if f[1] != "inventory" and file_applies(f[1], f[2], host, groups)]
+    out = []
+    for path, scope, name in found:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            text = None
+        out.append({"path": path, "file": display_path(path), "scope": scope, "name": name, "text": text})
+    return out
+
+
+def file_applies(scope, name, host, host_groups):
+    """True when a variables file of ``scope``/``name`` gives variables to ``host``."""
+    if scope == "host":
+        return name == host
+    if scope == "group":
+        return name == "all" or name in host_groups
+    return True  # an inventory source: its inline variables may reach any host
+
+
+def yaml11_ports(text):
+    """``[(line, written, read)]``: every ``port:`` of ``text`` that the YAML 1.1 loader reads as a
+    different number than the digits show (a leading 0: octal; colons: base 60). A vault-encrypted
+    file is skipped (its text is not YAML)."""
+    if str(text).lstrip().startswith(VAULT_HEADER):
+        return []
+    found = []
+    for number, line in enumerate(str(text).splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", line)  # a comment, not a value
+        for match in YAML11_PORT_RE.finditer(line):
+            written = match.group(1)
+            digits = written.lstrip("+-").replace("_", "")
+            if ":" in digits:
+                read = 0
+                for part in digits.split(":"):
+                    read = read * 60 + int(part)
+            else:
+                read = int(digits, 8)
+            found.append((number, written, -read if written.startswith("-") else read))
+    return found
+
+
+def yaml11_problems(file_name, text):
+    """Problems (kind ``yaml``) for :func:`yaml11_ports` of one file, named by ``file_name``."""
+    problems = []
+    for number, written, read in yaml11_ports(text):
+        if ":" in written:
+            why, fix = "base 60", "write the port you mean as a plain number, without colons"
+        else:
+            why, fix = "a leading 0 is octal", "write port: %s (no leading 0)" % (
+                written.lstrip("+-").replace("_", "").lstrip("0") or "0")
+        problems.append(Problem(
+            "yaml", (), "%s:%d" % (file_name, number),
+            "%s:%d: port: %s is read as %d by YAML 1.1 (%s), not as the port it looks like"
+            % (file_name, number, written, read, why), "%s in %s line %d" % (fix, file_name, number)))
+    return problems
+
+
+def replaced_overrides(overrides, group_overrides):
+    """Warnings (kind ``replaced``): entries that one of the host's groups sets in its
+    ``berth_ports_overrides`` and that the host's own (effective) ``berth_ports_overrides`` lacks.
+
+    ``group_overrides``: group -> (file it is set in, entry names). Ansible replaces a variable
+    whole: the most specific definition (host_vars, a child group, -e) wins and the group's
+    changes do not apply to the host.
+    """
+    have = {str(k) for k in overrides} if isinstance(overrides, Mapping) else set()
+    out = []
+    for group, (file_name, names) in sorted(group_overrides.items()):
+        lost = sorted(set(str(n) for n in names) - have)
+        if lost:
+            out.append(Problem(
+                "replaced", tuple(lost), "",
+                "berth_ports_overrides of group %s (%s) sets %s, but this host's berth_ports_overrides, defined "
+                "again in host_vars, a group of higher precedence or -e, replaces it whole and lacks %s"
+                % (group, file_name, ", ".join(lost), "it" if len(lost) == 1 else "them"),
+                "restate %s in the berth_ports_overrides that applies to these hosts, or compose both with "
+                "combine (docs/errors.md, \"Override precedence\"); write %s: {} there to keep berth_ports' own "
+                "values on purpose" % (", ".join(lost), lost[0])))
+    return out
 
 
 def port_error(port):
@@ -246,7 +442,7 @@ def effective(registry, overrides):
         if name not in entries:
             problems.append(Problem(
                 "overrides", (name,), "",
-                "berth_ports_overrides names '%s', which is not in berth_ports" % name,
+                "berth_ports_overrides names '%s', which is not in berth_ports%s" % (name, did_you_mean(name, entries)),
                 "fix the entry name in berth_ports_overrides (entries: %s)" % ", ".join(sorted(entries))))
             continue
         if not isinstance(change, Mapping):
@@ -256,8 +452,17 @@ def effective(registry, overrides):
                 "fix berth_ports_overrides.%s in the group_vars/host_vars that set it" % name))
             continue
         overridden.add(name)
+        unknown = sorted(str(k) for k in change if str(k) not in ENTRY_KEYS)
+        for key in unknown:
+            # Refused, and left out of the merge: "enable: false" must not leave the entry enabled
+            # unnoticed, "group: [db]" must not open it on every host.
+            problems.append(Problem(
+                "overrides", (name,), "",
+                "berth_ports_overrides.%s has unknown key '%s'%s" % (name, key, did_you_mean(key, ENTRY_KEYS)),
+                "rename it in berth_ports_overrides.%s in the group_vars/host_vars that set it (keys: %s)"
+                % (name, ", ".join(ENTRY_KEYS))))
         if isinstance(entries[name], Mapping):
-            entries[name] = dict(entries[name], **{str(k): v for k, v in change.items()})
+            entries[name] = dict(entries[name], **{str(k): v for k, v in change.items() if str(k) not in unknown})
     for entry in entries.values():
         if isinstance(entry, dict):
             entry.setdefault("enabled", True)
@@ -341,11 +546,25 @@ def check_entries(entries, overridden=frozenset(), host_groups=None, known_group
             ok = False
             problems.append(Problem("bind", (name,), where, "%s: bind %r is not an IPv4/IPv6 address"
                                     % (name, entry.get("bind")), "set an address such as 127.0.0.1 or 0.0.0.0 in " + fix))
+        for key in sorted(str(k) for k in entry if str(k) not in ENTRY_KEYS):
+            problems.append(Problem("entry", (name,), where, "%s: unknown key '%s'%s"
+                                    % (name, key, did_you_mean(key, ENTRY_KEYS)),
+                                    "rename or remove it in berth_ports.%s in {registry_file} (keys: %s)"
+                                    % (name, ", ".join(ENTRY_KEYS))))
         for key in ("service", "user"):
             if key in entry and entry[key] is not None and (not isinstance(entry[key], str) or not entry[key].strip()):
                 ok = False
                 problems.append(Problem("entry", (name,), where, "%s: %s %r is not a non-empty string"
                                         % (name, key, entry[key]), "set %s in %s" % (key, fix)))
+                continue
+            if entry.get(key) is None:
+                continue  # reported as missing
+            err = (unit_name_error if key == "service" else account_name_error)(entry[key])
+            if err:
+                ok = False
+                problems.append(Problem("entry", (name,), where, "%s: %s %s" % (name, key, err),
+                                        ("set service to the unit's name (e.g. flask-app) in " if key == "service"
+                                         else "set user to the account the listener runs as in ") + fix))
         if not isinstance(entry.get("enabled", True), bool):
             problems.append(Problem("entry", (name,), where, "%s: enabled %r is not true/false"
                                     % (name, entry.get("enabled")), "set enabled: true or false in " + fix))
@@ -436,21 +655,31 @@ def canonical_key(entries, overridden, applicable, file_name):
                       sort_keys=True, default=repr)
 
 
-def validate_hosts(hosts, known_groups=None, max_hosts_shown=5):
+def validate_hosts(hosts, known_groups=None, max_hosts_shown=5, files=()):
     """Validate many hosts, each validated registry once.
 
     ``hosts``: iterable of dicts with keys ``host``, ``registry``, ``overrides``,
-    ``groups`` (the host's group names) and ``registry_file``.
+    ``groups`` (the host's group names), ``registry_file`` and optionally ``group_overrides``
+    (:func:`replaced_overrides`). ``files``: the inventory's variables files, dicts with ``file``
+    (the name messages give), ``scope``, ``name`` (:func:`inventory_var_files`) and ``text``.
     Returns a dict: ``failed``, ``problems`` (list of dicts), ``messages``
-    (one line per problem), ``warnings`` (one line per exposed entry, never failing),
-    ``hosts`` (count) and ``unique`` (registries validated).
+    (one line per problem), ``warnings`` (one line per exposed entry or replaced override, never
+    failing), ``hosts`` (count) and ``unique`` (registries validated).
     """
     cache = {}
     found = {}  # problem key -> (Problem, [hosts])
-    warned = {}  # same, for exposure warnings
+    warned = {}  # same, for warnings
     count = 0
+    files = [dict(f, problems=yaml11_problems(f["file"], f.get("text") or "")) for f in files or ()]
+    files = [f for f in files if f["problems"]]
     for item in hosts:
         count += 1
+        for f in files:
+            if file_applies(f.get("scope"), f.get("name"), item["host"], frozenset(item.get("groups") or ())):
+                for p in f["problems"]:
+                    found.setdefault(p.key(), (p, []))[1].append(item["host"])
+        for p in replaced_overrides(item.get("overrides"), item.get("group_overrides") or {}):
+            warned.setdefault(p.key(), (p, []))[1].append(item["host"])
         file_name = item.get("registry_file") or REGISTRY_HINT
         host_groups = frozenset(item.get("groups") or ())
         entries, overridden, merge_problems = effective(item.get("registry"), item.get("overrides"))

@@ -43,7 +43,8 @@ options:
     type: dict
     default: {}
   units:
-    description: systemd units whose C(UnitFileState) and C(ActiveState) to report in C(host.units).
+    description: systemd units whose C(UnitFileState), C(ActiveState), C(FragmentPath) and C(Description) to
+      report in C(host.units).
     type: list
     elements: str
     default: []
@@ -98,7 +99,7 @@ host:
   description:
     - C(packages) (name -> installed version, "" when not installed), C(users) (name -> C(uid), C(gid),
       C(home), C(shell), C(comment); absent when missing), C(groups) (name -> gid) and C(units)
-      (name -> C(enabled), C(active)), C(files) (path -> content, C(null) when absent) and C(dirs)
+      (name -> C(enabled), C(active), C(path) of its unit file ("" when there is none), C(description)), C(files) (path -> content, C(null) when absent) and C(dirs)
       (directory -> sorted entry names, C(null) when absent).
   returned: always
   type: dict
@@ -267,12 +268,14 @@ def host_facts(packages=(), accounts=None, units=(), read=(), run=_run, dirs=())
         except KeyError:
             continue
     if units:
-        text = run(["systemctl", "show", "--property=Id,UnitFileState,ActiveState"] + list(units))
+        text = run(["systemctl", "show", "--property=Id,UnitFileState,ActiveState,FragmentPath,Description"]
+                   + list(units))
         blocks = [b for b in text.strip().split("\n\n")] if text.strip() else []
         for name, block in zip(units, blocks):
             props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
             out["units"][name] = {"enabled": props.get("UnitFileState") == "enabled",
-                                  "active": props.get("ActiveState") == "active"}
+                                  "active": props.get("ActiveState") == "active",
+                                  "path": props.get("FragmentPath", ""), "description": props.get("Description", "")}
     return out
 
 

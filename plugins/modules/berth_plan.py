@@ -20,14 +20,18 @@ description:
     C(defaults/main.yml) behind them (C(plugins/module_utils/berth_plan.py)) - so a role renders the same
     files from the same inventory whatever the entry point, tags or C(--limit), and reads no fact another
     role's tasks set. Bad input fails here, naming the variable, the host and the fix, before the host is
-    contacted.
+    contacted - the host's registry checked as C(berth.stack.berth_ports_validate) checks it, a C(port:)
+    written with a leading 0 or colons in a file that gives the host variables (YAML 1.1 octal, base 60),
+    and a variable that does not template (named with the file and line that set it and, for a
+    missing C(vault_*) name, the vault file).
   - Then, unless O(probe=false), one run of M(berth.stack.berth_apps_probe) reads what the role decides
     from and, unless O(guard=false), refuses every registry port of the host held by a process that is
     not its entry's service, naming the process (the port guard). The probe needs root (become) to see
     every process; as any other user it refuses a socket it cannot attribute.
   - Last, the role's decisions from that reading (for flask_app - the packages, accounts and directories
     to create, the releases to build, the apps not running; for a rollback - the release each app goes
-    back to, refused before any change when one has none).
+    back to, refused before any change when one has none). An app's unit that exists on the host but was
+    not written by berth is refused there, before any change.
 options:
   role:
     description: The role whose section to plan.

@@ -21,6 +21,11 @@ description:
   - Fails listing every problem with its hosts, entries, port/proto and the file or variable to
     edit. Non-loopback listeners of services other than Nginx are reported as warnings.
   - Hosts that share groups and inventory variables and have no host_vars file are read once.
+  - Reads the inventory's files as text too (every group_vars/host_vars file of the inventory
+    sources and of the playbook directory, and the YAML inventory itself) - a C(port:) written
+    with a leading 0 or colons (read by YAML 1.1 as octal or base 60) is refused naming the file
+    and line - and warns when a host's C(berth_ports_overrides) lacks entries one of its groups'
+    group_vars set (the variable is replaced whole).
 options:
   hosts:
     description: Host names to check (default C(ansible_play_hosts_all)).
