@@ -459,6 +459,19 @@ def test_static_dirs_are_copied_world_readable(tmp_path):
     assert owners.of[str(tmp_path / "public" / "0" / "css" / "a.css")] == "root:root"
 
 
+def test_several_directories_of_one_static_prefix_merge_and_the_first_one_wins(tmp_path):
+    src = tmp_path / "src"
+    for name, body in (("web_dynamic/static", "dynamic"), ("web_flask/static", "flask")):
+        (src / name / "styles").mkdir(parents=True)
+        (src / name / "styles" / "common.css").write_text(body)
+        (src / name / ("only-" + name.split("/")[0])).write_text(name)
+    bb.static_copies(str(tmp_path), [{"prefix": "/static/", "dir": ["web_dynamic/static", "web_flask/static"]}],
+                     chown=Owners())
+    public = tmp_path / "public" / "0"
+    assert (public / "styles" / "common.css").read_text() == "dynamic"
+    assert (public / "only-web_dynamic").exists() and (public / "only-web_flask").exists()
+
+
 def test_a_missing_static_dir_is_named(tmp_path):
     (tmp_path / "src").mkdir()
     with pytest.raises(bb.StaticDirMissing, match="^static dir web/static is not in the source$"):

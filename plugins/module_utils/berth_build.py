@@ -507,19 +507,22 @@ def prepare_requirements(release_dir, requirements_list, requirements_file, guni
 # --- static files and persistent paths ------------------------------------------------------
 
 def static_copies(release_dir, static, chown=chown):
-    """Copy each static dir of the source to public/<index>/ (root:root, u=rwX,go=rX: the
-    Nginx worker reads them)."""
+    """Copy each static prefix's directory of the source (or its directories, merged: the first
+    one's file wins) to public/<index>/ (root:root, u=rwX,go=rX: the Nginx worker reads them)."""
     src = os.path.join(release_dir, "src")
     for index, item in enumerate(static or []):
-        directory = str(item["dir"])
-        origin = os.path.join(src, directory)
-        if not _safe_relpath(directory) or not os.path.isdir(origin):
-            raise StaticDirMissing("static dir %s is not in the source" % directory)
+        dirs = item["dir"] if isinstance(item["dir"], (list, tuple)) else [item["dir"]]
         public = os.path.join(release_dir, "public", str(index))
         os.makedirs(os.path.dirname(public), mode=0o755, exist_ok=True)
         os.makedirs(public, exist_ok=True)
         os.chmod(public, 0o755)
-        shutil.copytree(origin, public, symlinks=True, dirs_exist_ok=True)
+        for directory in (str(d) for d in dirs):
+            origin = os.path.join(src, directory)
+            if not _safe_relpath(directory) or not os.path.isdir(origin):
+                raise StaticDirMissing("static dir %s is not in the source" % directory)
+        # The last directory first, each one over the ones after it: the first one's files win.
+        for directory in reversed([str(d) for d in dirs]):
+            shutil.copytree(os.path.join(src, directory), public, symlinks=True, dirs_exist_ok=True)
         chown_tree(public, "root", "root", chown=chown)
         chmod_tree(public, others=True)
 
