@@ -45,6 +45,10 @@ def _selected(plan):
     return [r for r in plan["apps"] if r["name"] in plan["selected"]]
 
 
+def _selected_names(plan):
+    return [r["name"] for r in _selected(plan)]
+
+
 def without(plan, names):
     """The plan with the apps ``names`` (failed builds) left out of this run's selection: nothing
     is written, switched, started or gated for them."""
@@ -191,7 +195,9 @@ def apply(plan, result, built=None):
     probe_apps = _m(_m(plan.get("probe")).get("apps"))
     releases = releases_of(plan)
     changed = list(_m(result).get("changed_paths") or [])
-    moved = switched(plan, result)
+    # A switch an earlier run made but never applied counts as this run's.
+    unapplied = _m(decision.get("unapplied"))
+    moved = switched(plan, result) + [n for n in _selected_names(plan) if n in unapplied]
     dirs = {os.path.dirname(p) for p in changed}
     requirements = {}
     for name, state in probe_apps.items():
@@ -205,7 +211,7 @@ def apply(plan, result, built=None):
         if name not in deployed:
             continue
         unit = "%s/%s.service" % (UNIT_DIR, record["service"]) in changed
-        old = os.path.basename(str(_m(probe_apps.get(name)).get("current") or ""))
+        old = unapplied.get(name) or os.path.basename(str(_m(probe_apps.get(name)).get("current") or ""))
         reqs = requirements.get(name, {})
         if unit or (name in moved and old and reqs.get(old, "old") != reqs.get(releases.get(name), "new")):
             restart.append(name)
@@ -277,10 +283,16 @@ def gate_restore(plan, moved):
     """App name -> {current, previous} to put back when its gate fails: the release that served
     before it switched in this run."""
     states = _m(_m(plan.get("probe")).get("apps"))
+    unapplied = _m(_m(plan.get("decision")).get("unapplied"))
+    roots = {r["name"]: r["root"] for r in plan["apps"]}
     out = {}
     for name in moved or []:
         state = _m(states.get(name))
-        if state.get("current"):
+        if name in unapplied:
+            # `current` already named the new release: what served is the release to put back.
+            out[name] = {"current": "%s/releases/%s" % (roots[name], unapplied[name]),
+                         "previous": state.get("previous") or ""}
+        elif state.get("current"):
             out[name] = {"current": state["current"], "previous": state.get("previous") or ""}
     return out
 
