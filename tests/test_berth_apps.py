@@ -3,6 +3,7 @@ with its message, Nginx locations, the path through Nginx, per-app secrets, the 
 and the probe module's proof from a fake /proc."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def refused(**kwargs):
 def test_one_app_inventory_is_the_flask_app_variables():
     [app] = apps.normalize({}, DEFAULTS, REGISTRY, {}, "web1", ["web"])
     assert (app["name"], app["port"], app["user"], app["group"], app["service"]) == ("hbnb", 8000, "hbnb", "hbnb", "flask-app")
-    assert app["routes"] == [{"prefix": "/", "strip": False}]
+    assert app["routes"] == [{"prefix": "/", "exact": False, "to": "", "strip": False, "origins": []}]
     assert app["health"]["release_key"] == "release" and app["secret"] == "legacy"
     assert app["requirements_file"] == "requirements.txt" and app["requirements"] == []
 
@@ -157,8 +158,8 @@ def test_locations_longest_prefix_first_and_static_alias():
     prefixes = [loc["prefix"] for loc in locations]
     assert prefixes == sorted(prefixes, key=len, reverse=True)
     static = next(loc for loc in locations if loc["kind"] == "static")
-    assert static == {"prefix": "/static/", "app": "hbnb_front", "kind": "static", "strip": False,
-                      "upstream": "", "alias": "/srv/hbnb_front/current/public/0/"}
+    assert static == {"prefix": "/static/", "exact": False, "app": "hbnb_front", "kind": "static", "strip": False,
+                      "to": "", "upstream": "", "alias": "/srv/hbnb_front/current/public/0/", "origins": []}
     dynamic = next(loc for loc in locations if loc["app"] == "hbnb_dynamic")
     assert dynamic["strip"] and dynamic["upstream"] == "berth_app_hbnb_dynamic"
 
@@ -624,3 +625,61 @@ def test_a_health_path_that_is_not_a_url_path_is_refused():
     spec = dict(SANDBOX_APPS["flask_apps"])
     spec["hbnb_api"] = dict(spec["hbnb_api"], health={"path": "/x y"})
     assert "flask_apps.hbnb_api.health.path on web1: '/x y' is not a URL path" in refused_with(spec)
+
+
+# --- Routes that map public paths onto app paths (the public repositories' shapes) ---------------
+
+def _one(routes, health="/", **extra):
+    spec = {"port": "app_http", "wsgi": "web_dynamic.101-hbnb:app", "routes": routes, "health": {"path": health}}
+    spec.update(extra)
+    return apps.normalize({"front": spec}, DEFAULTS, REGISTRY, None, "web1", ["web"], (), None)[0]
+
+
+@pytest.mark.parametrize("route, app_path, public", [
+    # web_dynamic/101-hbnb.py serves only /101-hbnb/: the site's / maps onto it, exactly...
+    ({"exact": "/", "to": "/101-hbnb/"}, "/101-hbnb/", "/"),
+    # ... or as a prefix (every path under / to the same path under /101-hbnb/).
+    ({"prefix": "/", "to": "/101-hbnb/"}, "/101-hbnb/", "/"),
+    ({"prefix": "/", "to": "/101-hbnb/"}, "/101-hbnb/x", "/x"),
+    # web_flask/0-hello_route.py serves only /: /airbnb-onepage/ maps onto it (strip: true is to: /).
+    ({"prefix": "/airbnb-onepage/", "strip": True}, "/", "/airbnb-onepage/"),
+    ({"prefix": "/airbnb-onepage/", "to": "/"}, "/", "/airbnb-onepage/"),
+    ({"prefix": "/airbnb-dynamic/", "strip": True}, "/number_odd_or_even/2", "/airbnb-dynamic/number_odd_or_even/2"),
+    # The path as it is.
+    ({"prefix": "/api/"}, "/api/v1/status", "/api/v1/status"),
+    ("/api/", "/api/v1/status", "/api/v1/status"),
+])
+def test_the_health_check_follows_the_route_s_mapping(route, app_path, public):
+    assert apps.nginx_path(_one([route], app_path)) == public
+
+
+def test_an_exact_route_wins_over_a_prefix_and_both_become_locations():
+    record = _one([{"exact": "/", "to": "/101-hbnb/"}, {"prefix": "/", "to": "/101-hbnb/"}], "/101-hbnb/")
+    locations = apps.nginx_locations([record])
+    assert [(loc["exact"], loc["prefix"], loc["to"]) for loc in locations] == [(True, "/", "/101-hbnb/"),
+                                                                                (False, "/", "/101-hbnb/")]
+
+
+@pytest.mark.parametrize("route, words", [
+    ({"prefix": "/", "to": "/101-hbnb"}, "must both end with '/' or neither"),
+    ({"prefix": "/x/", "exact": "/x"}, "has both prefix and exact"),
+    ({"exact": "/", "to": "101-hbnb"}, "is not a URL path starting with '/'"),
+    ({"prefix": "/x/", "strip": "yes"}, "'yes' is not a boolean"),
+    ({"to": "/x/"}, "lacks prefix or exact"),
+    ({"prefix": "/x/", "origins": ["0.0.0.0:5001"]}, "is not an origin"),
+])
+def test_bad_route_mappings_are_refused(route, words):
+    with pytest.raises(apps.AppError, match=re.escape(words)):
+        _one([route])
+
+
+def test_origins_of_the_app_reach_its_routes_and_static_directories():
+    record = _one(["/"], origins=["http://0.0.0.0:5001/"],
+                  static=[{"prefix": "/static/", "dir": ["web_dynamic/static", "web_flask/static"]}])
+    assert record["origins"] == ["http://0.0.0.0:5001"]
+    assert record["routes"][0]["origins"] == ["http://0.0.0.0:5001"]
+    assert record["static"][0]["origins"] == ["http://0.0.0.0:5001"]
+    # Several directories for one static prefix: merged into the release's one public copy.
+    assert record["static"][0]["dir"] == ["web_dynamic/static", "web_flask/static"]
+    # Off by default.
+    assert _one(["/"])["routes"][0]["origins"] == []

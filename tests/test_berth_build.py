@@ -459,6 +459,19 @@ def test_static_dirs_are_copied_world_readable(tmp_path):
     assert owners.of[str(tmp_path / "public" / "0" / "css" / "a.css")] == "root:root"
 
 
+def test_several_directories_of_one_static_prefix_merge_and_the_first_one_wins(tmp_path):
+    src = tmp_path / "src"
+    for name, body in (("web_dynamic/static", "dynamic"), ("web_flask/static", "flask")):
+        (src / name / "styles").mkdir(parents=True)
+        (src / name / "styles" / "common.css").write_text(body)
+        (src / name / ("only-" + name.split("/")[0])).write_text(name)
+    bb.static_copies(str(tmp_path), [{"prefix": "/static/", "dir": ["web_dynamic/static", "web_flask/static"]}],
+                     chown=Owners())
+    public = tmp_path / "public" / "0"
+    assert (public / "styles" / "common.css").read_text() == "dynamic"
+    assert (public / "only-web_dynamic").exists() and (public / "only-web_flask").exists()
+
+
 def test_a_missing_static_dir_is_named(tmp_path):
     (tmp_path / "src").mkdir()
     with pytest.raises(bb.StaticDirMissing, match="^static dir web/static is not in the source$"):
@@ -878,3 +891,28 @@ def test_the_module_utils_file_needs_nothing_but_the_stdlib():
     text = (ROOT / "plugins" / "module_utils" / "berth_build.py").read_text()
     assert "import ansible" not in text and "from ansible" not in text
     assert bb.Builder and bb.CHECK_SCRIPT == cbb.CHECK_SCRIPT
+
+
+# --- Messages that name the real cause (issue 28) ------------------------------------------------
+
+def test_a_full_disk_is_named_as_such_not_as_the_requirements(tmp_path):
+    app = {"name": "hbnb_api", "root": str(tmp_path), "var": "flask_apps.hbnb_api"}
+    info = {"kind": "file", "file": "requirements.txt", "user_lines": 3, "text": ""}
+    message = bb.pip_error_message("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on "
+                                   "device", info, app, "r2", "web1")
+    assert message.startswith("flask_app on web1: the disk holding %s is full (" % tmp_path)
+    assert "MB free" in message and "requirements" not in message.split("Fix:")[0]
+
+
+def test_an_unreachable_database_is_named_as_such_not_as_the_wsgi_target():
+    app = {"name": "hbnb_api", "wsgi": "api.v1.app:app", "var": "flask_apps.hbnb_api", "root": "/srv/hbnb_api",
+           "database": {"name": "hbnb_dev_db", "host": "db1", "port": 3306, "server": "db1", "entry": "mariadb",
+                        "user": "hbnb_dev"}}
+    err = ('sqlalchemy.exc.OperationalError: (MySQLdb.OperationalError) (2002, "Can\'t connect to server on '
+           '\'db1\' (115)")')
+    message = bb.import_error_message(app, "r2", "web1", 1, err)
+    assert "could not reach its database hbnb_dev_db on db1:3306" in message
+    assert "correct flask_apps.hbnb_api.wsgi" not in message
+    # Without a database, an import error stays the app's own.
+    app.pop("database")
+    assert "Fix: correct flask_apps.hbnb_api.wsgi" in bb.import_error_message(app, "r2", "web1", 1, "ImportError: x")

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.berth.stack.plugins.lookup.flask_app_tree_hash import tree_hash
+from ansible_collections.berth.stack.plugins.module_utils import berth_lock
 from ansible_collections.berth.stack.plugins.module_utils import berth_plan
 from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
 
@@ -143,7 +144,7 @@ class ActionModule(ActionBase):
     """Plan the role's work on the host, probe it and guard its registry ports."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("role", "host", "roles", "probe", "guard", "releases", "mode", "work_tags"))
+    _VALID_ARGS = frozenset(("role", "host", "roles", "probe", "guard", "releases", "mode", "work_tags", "lock"))
 
     def _defaults(self):
         defaults = {}
@@ -243,12 +244,36 @@ class ActionModule(ActionBase):
             except berth_plan.PlanError as exc:
                 result.update(failed=True, msg=str(exc))
                 return result
+        # berth's deploy lock, in the same run: every role that may change the host takes (or renews) it.
+        lock = berth_lock_args(view, args.get("lock", role not in ("berth_ports",) and mode != "info"))
+        if lock:
+            module_args["lock"] = lock
         probe = self._execute_module(module_name="berth.stack.berth_apps_probe", module_args=module_args,
                                      task_vars=task_vars)
+        if lock and probe.get("failed") and probe.get("lock_holder"):
+            why = lock_stale(view, probe["lock_holder"], probe.get("lock_now"))
+            if why:
+                module_args["lock"] = dict(lock, replace="*" if why == "broken" else probe["lock_holder"].get("run"))
+                result.setdefault("warnings", []).append(
+                    "%s: took over berth's deploy lock from %s: %s" % (
+                        view.name, berth_lock.describe(probe["lock_holder"]),
+                        "berth_lock_break is true" if why == "broken" else why))
+                probe = self._execute_module(module_name="berth.stack.berth_apps_probe", module_args=module_args,
+                                             task_vars=task_vars)
+            else:
+                result.update(failed=True, lock_holder=probe["lock_holder"], msg=lock_refusal(view, probe["lock_holder"]))
+                return result
         if probe.get("failed") or probe.get("unreachable"):
             for key in ("failed", "unreachable", "msg", "conflicts", "ports", "module_stderr", "module_stdout", "rc"):
                 if key in probe:
                     result[key] = probe[key]
+            if host_down(probe):
+                # A stopped host answers the connection with an error, not with the module's result.
+                result.update(unreachable=True, msg="%s did not answer (%s). Fix: start the host or check its address "
+                              "(ansible -m ansible.builtin.ping %s), then run again; nothing was changed on it."
+                              % (view.name, first_line(probe), view.name))
+                result.pop("failed", None)
+                return result
             if "msg" in result and result.get("conflicts"):
                 result["msg"] = "%s: %s" % (view.name, result["msg"])
             return result
@@ -258,3 +283,55 @@ class ActionModule(ActionBase):
         except berth_plan.PlanError as exc:
             result.update(failed=True, msg=str(exc))
         return result
+
+
+def berth_lock_args(view, wanted):
+    """The probe's ``lock`` option for this run, or None (berth_lock_enabled false, or a read-only
+    plan)."""
+    from ansible.module_utils.parsing.convert_bool import boolean
+    if not wanted or not boolean(view.get("berth_lock_enabled", True), strict=False):
+        return None
+    run, info = berth_lock.run_identity()
+    return {"path": view.get("berth_lock_path") or berth_lock.DEFAULT_PATH, "run": run, "info": info}
+
+
+def lock_stale(view, holder, host_now):
+    """Why another run's lock may be taken over ("" when it may not): berth_lock_break, or the
+    holder is gone."""
+    from ansible.module_utils.parsing.convert_bool import boolean
+    if boolean(view.get("berth_lock_break") or False, strict=False):
+        return "broken"
+    import socket
+    import time
+    return berth_lock.gone(holder, socket.gethostname(), host_now or time.time(),
+                           int(view.get("berth_lock_lease") or 3600))
+
+
+def lock_refusal(view, holder):
+    """The message that refuses a run while another holds the lock."""
+    return ("%s: another berth run holds the deploy lock (%s): %s. Wait for it to finish. If it is gone (killed, or "
+            "its controller lost), run again with -e berth_lock_break=true; a lock not renewed for berth_lock_lease "
+            "(%s s) is taken over by itself." % (view.name, view.get("berth_lock_path") or berth_lock.DEFAULT_PATH,
+                                                 berth_lock.describe(holder), view.get("berth_lock_lease") or 3600))
+
+
+DOWN = ("is not running", "No such container", "Connection refused", "Connection timed out", "No route to host",
+        "Could not resolve hostname", "Connection reset by peer")
+
+
+def host_down(probe):
+    """True when the probe's failure is the host's, not the module's: the connection answered with
+    an error instead of the module's result (a stopped container, a host that is down)."""
+    if probe.get("unreachable"):
+        return True
+    text = " ".join(str(probe.get(k) or "") for k in ("msg", "module_stderr", "module_stdout"))
+    return str(probe.get("msg", "")).startswith(("Module result deserialization failed", "MODULE FAILURE")) and any(
+        marker in text for marker in DOWN)
+
+
+def first_line(probe):
+    for key in ("module_stderr", "msg"):
+        lines = [line.strip() for line in str(probe.get(key) or "").splitlines() if line.strip()]
+        if lines:
+            return lines[0][:300]
+    return "no answer"

@@ -92,6 +92,18 @@ def flask_app_command_failures(results, host, kind, targets=None):
     return deploy.command_failures(results, host, kind, targets)
 
 
+def flask_app_without(plan, names):
+    return deploy.without(_plan(plan), names)
+
+
+def flask_app_failures(plan, built=None, gate_failed=None, gate_message=""):
+    return deploy.failures(_plan(plan), built, gate_failed, gate_message)
+
+
+def flask_app_failure_message(plan, report, host, late=False):
+    return deploy.failure_message(_plan(plan), report, host, late)
+
+
 def flask_app_rollback_files(plan, secrets):
     return deploy.rollback_files(_plan(plan), secrets)
 
@@ -116,6 +128,9 @@ class FilterModule(object):
             "flask_app_prune": flask_app_prune,
             "flask_app_dumps": flask_app_dumps,
             "flask_app_rollback_files": flask_app_rollback_files,
+            "flask_app_without": flask_app_without,
+            "flask_app_failures": flask_app_failures,
+            "flask_app_failure_message": flask_app_failure_message,
             "flask_app_switched": flask_app_switched,
             "flask_app_command_failures": flask_app_command_failures,
         }

@@ -93,7 +93,7 @@ NUMBER_RANGES = {
 
 # Settings an app may set in flask_apps.<name>; each defaults to the fleet-wide value.
 SHARED_KEYS = (
-    "source_dir", "git_repo", "git_version", "release", "requirements", "requirements_file",
+    "origins", "source_dir", "git_repo", "git_version", "release", "requirements", "requirements_file",
     "pip_extra_args", "packages", "workers", "threads", "timeout", "graceful_timeout", "keepalive",
     "restart_sec", "env", "health", "keep_releases", "private_users", "persistent", "static",
     "nginx", "health_retries", "health_delay", "health_timeout", "health_journal_lines",
@@ -121,8 +121,13 @@ NGINX_KEYS = ("keepalive", "connect_timeout", "send_timeout", "read_timeout", "m
 # The kind of value of each: a time, or a count (minimum).
 NGINX_KINDS = {"keepalive": 1, "connect_timeout": "time", "send_timeout": "time", "read_timeout": "time",
                "max_fails": 0, "fail_timeout": "time"}
-ROUTE_KEYS = ("prefix", "strip")
-STATIC_KEYS = ("prefix", "dir")
+# A route: `prefix` (every path under it) or `exact` (that path only) is the public path; `to` is
+# the app path it maps to (`strip: true` is `to: /`); without `to` the app sees the path as it is.
+ROUTE_KEYS = ("prefix", "exact", "to", "strip", "origins")
+# A static prefix: one directory of the source, or a list of them (merged, the first one's file wins).
+STATIC_KEYS = ("prefix", "dir", "origins")
+# An origin an app's pages hard-code (the school's http://0.0.0.0:5001): scheme://host[:port].
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 DD_ENV = (("DD_TRACE_AGENT_PORT", "trace_entry"), ("DD_DOGSTATSD_PORT", "dogstatsd_entry"))
 # An app's database: flask_apps.<app>.database (the one app: flask_app_database).
 DATABASE_KEYS = ("name", "user", "entry", "server", "env", "in_url", "connect_timeout", "read_timeout",
@@ -252,12 +257,59 @@ def _route_list(check, var, value, keys, required):
         if unknown:
             check.add("%s[%d]" % (var, index), "has unknown keys %s" % _unknown(unknown, keys),
                       "use only %s" % ", ".join(keys))
-        missing = [k for k in required if not item.get(k)]
+        missing = [k for k in required if not any(item.get(alt) for alt in k.split("|"))]
         if missing:
-            check.add("%s[%d]" % (var, index), "lacks %s" % ", ".join(missing), "set it")
+            check.add("%s[%d]" % (var, index), "lacks %s" % ", ".join(m.replace("|", " or ") for m in missing), "set it")
             continue
         routes.append(dict(item))
     return routes
+
+
+def _origins(check, var, value):
+    """The hard-coded origins Nginx rewrites to the site's own (a list of scheme://host[:port])."""
+    origins = []
+    for origin in _as_list(value):
+        text = str(origin).rstrip("/")
+        if not ORIGIN_RE.match(text):
+            check.add(var, "%r is not an origin (scheme://host[:port], e.g. http://0.0.0.0:5001)" % (origin,),
+                      "list the origins the app's pages and scripts hard-code")
+            continue
+        origins.append(text)
+    return origins
+
+
+def _route(check, var, route, origins, list_var=None):
+    """A checked route: public path (``prefix`` or ``exact``), the app path it maps to (``to``; "" =
+    the path as it is), ``strip``, ``exact`` and the origins rewritten in its responses."""
+    exact = route.get("exact")
+    if exact and route.get("prefix"):
+        check.add(var, "has both prefix and exact", "keep one: prefix (a path and everything under it) or exact")
+    public = str(exact or route.get("prefix") or "")
+    to = route.get("to")
+    strip = route.get("strip", False)
+    if bool_error(strip):
+        check.add(list_var or var, "strip of %s: %s" % (route.get("prefix") or route.get("exact"), bool_error(strip)),
+                  "write strip: true or false (unquoted: a quoted \"false\" is true)")
+        strip = False
+    if strip and to is not None and str(to) != "/":
+        check.add(var, "has strip and to %s" % to, "keep one: strip: true means to: /")
+    if strip:
+        to = "/"
+    to = "" if to is None else str(to)
+    out = {"prefix": public, "exact": bool(exact), "to": to, "strip": to == "/" and not exact,
+           "origins": _origins(check, var + ".origins", route.get("origins", origins))}
+    if not PREFIX_RE.match(public):
+        check.add(var, "path %r is not a URL path starting with '/'" % (public,),
+                  "write a path such as /api/ (no spaces, quotes, braces or ';')")
+    elif to and not PREFIX_RE.match(to):
+        check.add(var + ".to", "%r is not a URL path starting with '/'" % (to,), "write the app's path, e.g. /101-hbnb/")
+    elif strip and not public.endswith("/"):
+        check.add(var, "prefix %r must end with '/'" % (public,),
+                  "write %s/ (a stripped or static prefix is replaced as a directory)" % public)
+    elif to and not exact and public.endswith("/") != to.endswith("/"):
+        check.add(var, "prefix %s and to %s must both end with '/' or neither" % (public, to),
+                  "write e.g. {prefix: /, to: /101-hbnb/} (Nginx replaces the prefix by the app path)")
+    return out
 
 
 def _check_prefix(check, var, prefix, must_end_slash):
@@ -559,23 +611,21 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
                           "write a one-line value (a file the app reads for anything longer)")
 
         routes_var = var + ".routes" if "routes" in spec else "flask_app_routes"
-        routes = _route_list(check, routes_var, spec.get("routes") if "routes" in spec
-                             else defaults.get("routes", [{"prefix": "/"}] if single else []), ROUTE_KEYS, ("prefix",))
-        for route in routes:
-            route["strip"] = route.get("strip", False)
-            if bool_error(route["strip"]):
-                check.add(routes_var, "strip of %s: %s" % (route["prefix"], bool_error(route["strip"])),
-                          "write strip: true or false (unquoted: a quoted \"false\" is true)")
-                route["strip"] = False
-            _check_prefix(check, routes_var, route["prefix"], route["strip"])
+        origins = _origins(check, where("origins"), get("origins", []))
+        routes = [_route(check, "%s[%d]" % (routes_var, i), route, origins, routes_var) for i, route in enumerate(_route_list(
+            check, routes_var, spec.get("routes") if "routes" in spec
+            else defaults.get("routes", [{"prefix": "/"}] if single else []), ROUTE_KEYS, ("prefix|exact",)))]
         static_var = where("static")
         static = _route_list(check, static_var, get("static", []), STATIC_KEYS, ("prefix", "dir"))
         for item in static:
             _check_prefix(check, static_var, item["prefix"], True)
-            if not _safe_relpath(item["dir"]):
-                check.add(static_var, "dir %r is not a directory inside the source" % item["dir"],
-                          "name it relative to the source root, e.g. web_dynamic/static")
-            item["dir"] = str(item["dir"]).strip("/")
+            dirs = [str(d).strip("/") for d in _as_list(item["dir"])]
+            for one in dirs:
+                if not _safe_relpath(one):
+                    check.add(static_var, "dir %r is not a directory inside the source" % one,
+                              "name it relative to the source root, e.g. web_dynamic/static")
+            item["dir"] = dirs[0] if len(dirs) == 1 else dirs
+            item["origins"] = _origins(check, static_var + ".origins", item.get("origins", origins))
         persistent = [str(p) for p in _as_list(get("persistent", []))]
         for path in persistent:
             if not _safe_relpath(path.rstrip("/")) or "/" in path.rstrip("/"):
@@ -691,6 +741,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
             "env": {str(k): str(v) for k, v in env.items()},
             "dd_env": dd_env,
             "routes": routes,
+            "origins": origins,
             "static": static,
             "persistent": persistent,
             "nginx": dict(nginx),
@@ -780,11 +831,12 @@ def _check_unique(check, records):
                 check.add("flask_apps.%s" % record["name"], "shares its %s %r with app %s" % (key, record[key], other),
                           "give every app its own registry entry (own port, user and service) and directories")
         for item in record["routes"] + record["static"]:
-            other = seen.setdefault(("prefix", item["prefix"]), record["name"])
-            if other != record["name"] or ("prefix-in", record["name"], item["prefix"]) in seen:
-                check.add("flask_apps.%s" % record["name"], "routes prefix %s, which app %s routes too" % (item["prefix"], other),
-                          "give every prefix to exactly one app")
-            seen[("prefix-in", record["name"], item["prefix"])] = True
+            kind = "exact" if item.get("exact") else "prefix"
+            other = seen.setdefault((kind, item["prefix"]), record["name"])
+            if other != record["name"] or ("%s-in" % kind, record["name"], item["prefix"]) in seen:
+                check.add("flask_apps.%s" % record["name"], "routes %s %s, which app %s routes too" % (kind, item["prefix"], other),
+                          "give every %s to exactly one app" % kind)
+            seen[("%s-in" % kind, record["name"], item["prefix"])] = True
 
 
 def health_verdict(record, result, release=""):
@@ -842,20 +894,41 @@ def unproved(states, records, releases):
 
 
 def nginx_locations(records):
-    """Nginx locations for the apps, longest prefix first.
+    """Nginx locations for the apps: exact paths first, then prefixes, longest first.
 
-    Each: ``{prefix, app, kind: proxy|static, strip, upstream, alias}``; static files are
-    served from ``<root>/current/public/<index>/`` (a world-readable copy made at build).
+    Each: ``{prefix, exact, app, kind: proxy|static, strip, to, upstream, alias, origins}``; a
+    proxy location passes to ``upstream`` + ``to`` (Nginx replaces the matched public path by the
+    app path; "" passes the path as it is); static files are served from
+    ``<root>/current/public/<index>/`` (a world-readable copy made at build).
     """
     locations = []
     for record in records:
         for route in record["routes"]:
-            locations.append({"prefix": route["prefix"], "app": record["name"], "kind": "proxy",
-                              "strip": route["strip"], "upstream": record["upstream"], "alias": ""})
+            locations.append({"prefix": route["prefix"], "exact": route["exact"], "app": record["name"], "kind": "proxy",
+                              "strip": route["strip"], "to": route["to"], "upstream": record["upstream"], "alias": "",
+                              "origins": list(route.get("origins") or [])})
         for index, item in enumerate(record["static"]):
-            locations.append({"prefix": item["prefix"], "app": record["name"], "kind": "static", "strip": False,
-                              "upstream": "", "alias": "%s/current/public/%d/" % (record["root"], index)})
-    return sorted(locations, key=lambda loc: (-len(loc["prefix"]), loc["prefix"]))
+            locations.append({"prefix": item["prefix"], "exact": False, "app": record["name"], "kind": "static",
+                              "strip": False, "to": "", "upstream": "",
+                              "alias": "%s/current/public/%d/" % (record["root"], index),
+                              "origins": list(item.get("origins") or [])})
+    return sorted(locations, key=lambda loc: (not loc["exact"], -len(loc["prefix"]), loc["prefix"]))
+
+
+def public_path(route, path):
+    """The path a client requests through ``route`` to reach the app's ``path``, or None."""
+    if route.get("exact"):
+        wanted = route["to"] or route["prefix"]
+        return route["prefix"] if path == wanted else None
+    if route["to"]:
+        if path.startswith(route["to"]):
+            return route["prefix"] + path[len(route["to"]):]
+        if path + "/" == route["to"]:
+            return route["prefix"].rstrip("/") or "/"
+        return None
+    if path.startswith(route["prefix"]) or path + "/" == route["prefix"]:
+        return path
+    return None
 
 
 def upstream_name(app_name):
@@ -866,12 +939,11 @@ def upstream_name(app_name):
 def nginx_path(record, path=None):
     """The path a client requests through Nginx to reach ``path`` (default: the health path) of the app.
 
-    None when no route of the app reaches it.
+    None when no route of the app reaches it. Exact routes first, then the longest prefix.
     """
     path = record["health"]["path"] if path is None else path
-    for route in sorted(record["routes"], key=lambda r: -len(r["prefix"])):
-        if route["strip"]:
-            return route["prefix"].rstrip("/") + path
-        if path.startswith(route["prefix"]) or path + "/" == route["prefix"]:
-            return path
+    for route in sorted(record["routes"], key=lambda r: (not r.get("exact"), -len(r["prefix"]))):
+        found = public_path(route, path)
+        if found is not None:
+            return found
     return None

@@ -19,6 +19,7 @@ run as any user on a temporary directory.
 from __future__ import annotations
 
 import codecs
+import errno
 import glob
 import grp
 import hashlib
@@ -250,8 +251,39 @@ def _line_hint(stderr, info, app):
     return ""
 
 
+DISK_FULL = ("No space left on device", "[Errno 28]", "ENOSPC")
+# What a MySQL/MariaDB driver says when it cannot reach its server (2002: socket, 2003: TCP, 2005:
+# unknown host, 2013: lost during the connection; the import check's first query makes it).
+DB_UNREACHABLE = ("Can't connect to", "(2002", "(2003", "(2005", "(2013", "Lost connection to MySQL server",
+                  "Connection refused")
+
+
+def disk_full_message(path, host, stderr):
+    """A build that ran out of disk: not a requirements or import problem."""
+    import shutil
+    try:
+        free = "%d MB free" % (shutil.disk_usage(path).free // (1024 * 1024))
+    except OSError:
+        free = "free space unknown"
+    return ("flask_app on %s: the disk holding %s is full (%s): %s. Fix: free space on %s (old releases are pruned to"
+            " flask_app_keep_releases; pip's cache, logs), then run again; %s"
+            % (host, path, free, last_lines(stderr, 3), host, NOT_SWITCHED))
+
+
+def database_unreachable_message(app, release, host, stderr):
+    """An import check that failed because the app's database could not be reached."""
+    db = app.get("database") or {}
+    return ("flask_app on %s: app %s, release %s, could not reach its database %s on %s:%s (%s, registry entry %s) when"
+            " it loaded: %s. Fix: start that server (site.yml's db play), or admit this host in its firewall (the"
+            " entry's clients; site.yml converges the firewall before the apps), then run again; %s"
+            % (host, app["name"], release, db.get("name"), db.get("host"), db.get("port"), db.get("server"),
+               db.get("entry"), last_lines(stderr, 4), NOT_SWITCHED))
+
+
 def pip_error_message(stderr, info, app, release, host):
     """The failure of a venv build, naming the requirements, the line pip names and the fix."""
+    if any(marker in (stderr or "") for marker in DISK_FULL):
+        return disk_full_message(app.get("root") or "/", host, stderr)
     if info["kind"] == "list":
         what, fix = "list " + variable(app, "requirements"), "the list"
     else:
@@ -273,7 +305,12 @@ def _database_hint(app):
 
 
 def import_error_message(app, release, host, rc, stderr):
-    """The failure of the import check of a new release."""
+    """The failure of the import check of a new release (its database unreachable, the disk full,
+    or the app's own import error)."""
+    if any(marker in (stderr or "") for marker in DISK_FULL):
+        return disk_full_message(app.get("root") or "/", host, stderr)
+    if app.get("database") and any(marker in (stderr or "") for marker in DB_UNREACHABLE):
+        return database_unreachable_message(app, release, host, stderr)
     var = variable(app, "wsgi")
     return ("%s '%s' does not load on %s from release %s (exit %d): %s. Fix: correct %s (package.module:callable"
             " relative to the source root) or the app's import error.%s %s"
@@ -507,19 +544,22 @@ def prepare_requirements(release_dir, requirements_list, requirements_file, guni
 # --- static files and persistent paths ------------------------------------------------------
 
 def static_copies(release_dir, static, chown=chown):
-    """Copy each static dir of the source to public/<index>/ (root:root, u=rwX,go=rX: the
-    Nginx worker reads them)."""
+    """Copy each static prefix's directory of the source (or its directories, merged: the first
+    one's file wins) to public/<index>/ (root:root, u=rwX,go=rX: the Nginx worker reads them)."""
     src = os.path.join(release_dir, "src")
     for index, item in enumerate(static or []):
-        directory = str(item["dir"])
-        origin = os.path.join(src, directory)
-        if not _safe_relpath(directory) or not os.path.isdir(origin):
-            raise StaticDirMissing("static dir %s is not in the source" % directory)
+        dirs = item["dir"] if isinstance(item["dir"], (list, tuple)) else [item["dir"]]
         public = os.path.join(release_dir, "public", str(index))
         os.makedirs(os.path.dirname(public), mode=0o755, exist_ok=True)
         os.makedirs(public, exist_ok=True)
         os.chmod(public, 0o755)
-        shutil.copytree(origin, public, symlinks=True, dirs_exist_ok=True)
+        for directory in (str(d) for d in dirs):
+            origin = os.path.join(src, directory)
+            if not _safe_relpath(directory) or not os.path.isdir(origin):
+                raise StaticDirMissing("static dir %s is not in the source" % directory)
+        # The last directory first, each one over the ones after it: the first one's files win.
+        for directory in reversed([str(d) for d in dirs]):
+            shutil.copytree(os.path.join(src, directory), public, symlinks=True, dirs_exist_ok=True)
         chown_tree(public, "root", "root", chown=chown)
         chmod_tree(public, others=True)
 
@@ -753,6 +793,9 @@ class Builder:
         except StepError as exc:
             raise BuildError(self._message(item, release, exc)) from None
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise BuildError(disk_full_message(release_dir_of(item), self.host, "%s%s" % (
+                    exc.filename + ": " if exc.filename else "", exc.strerror))) from None
             raise BuildError("flask_app on %s: release %s of app %s could not be built (%s%s). Fix what the"
                              " error names (disk space, permissions, a path in the way) and run again; %s"
                              % (self.host, release, item["name"], exc.filename + ": " if exc.filename else "",

@@ -147,9 +147,10 @@ def _derived(name, entries, opts):
                                   "url": url(entries[app["port_name"]], app["health"]["path"]),
                                   "timeout": opts.get("http_timeout", 5), "tags": app_tags + ["berth_via:app"]})
             if http_name in entries:
-                health_path = apps_core.nginx_path(app)
                 for route in app["routes"]:
-                    path = health_path if health_path and health_path.startswith(route["prefix"]) else route["prefix"]
+                    # The health path through this route when the route reaches it, else the route's
+                    # own public path.
+                    path = apps_core.public_path(route, app["health"]["path"]) or route["prefix"]
                     instances.append({"name": "%s nginx %s" % (app["name"], path), "url": url(entries[http_name], path),
                                       "timeout": opts.get("http_timeout", 5),
                                       "tags": tags + ["berth_app:%s" % app["name"], "berth_port:%s" % http_name,

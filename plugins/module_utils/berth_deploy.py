@@ -45,6 +45,47 @@ def _selected(plan):
     return [r for r in plan["apps"] if r["name"] in plan["selected"]]
 
 
+def _selected_names(plan):
+    return [r["name"] for r in _selected(plan)]
+
+
+def without(plan, names):
+    """The plan with the apps ``names`` (failed builds) left out of this run's selection: nothing
+    is written, switched, started or gated for them."""
+    out = dict(plan)
+    out["selected"] = [n for n in plan["selected"] if n not in set(names or ())]
+    return out
+
+
+def failures(plan, built=None, gate_failed=None, gate_message=""):
+    """App name -> why it failed in this run (its build and import check, or its gate), and
+    whether every selected app failed (the host is refused as a whole)."""
+    out = {}
+    for name, message in _m(_m(built).get("failed_apps")).items():
+        out[name] = str(message)
+    for name in gate_failed or []:
+        out.setdefault(name, gate_message or "failed its health gate")
+    selected = list(plan.get("selected") or [])
+    return {"apps": out, "all": bool(selected) and all(n in out for n in selected)}
+
+
+def failure_message(plan, report, host, late=False):
+    """The message that fails a host whose apps failed: every failed app with its error, and the
+    apps that were deployed."""
+    failed = _m(report.get("apps"))
+    deployed = [n for n in plan.get("selected") or [] if n not in failed]
+    lines = ["flask_app on %s: %d app(s) failed: %s." % (host, len(failed), ", ".join(sorted(failed)))]
+    for name in sorted(failed):
+        lines.append("- %s: %s" % (name, failed[name]))
+    if report.get("all"):
+        lines.append("No app of the host deployed: the host is refused as a whole (its Nginx is left as it was).")
+    else:
+        lines.append("Deployed and serving: %s; each failed app is left on its previous release, or stopped on a first "
+                     "deploy%s." % (", ".join(deployed) or "none",
+                                    " (and the host's Nginx routes the apps that deployed)" if late else ""))
+    return "\n".join(lines)
+
+
 def releases_of(plan):
     """App name -> release id this run deploys (the plan's, with git commits once known)."""
     return dict(plan.get("releases") or {}, **_m(_m(plan.get("decision")).get("releases")))
@@ -154,7 +195,9 @@ def apply(plan, result, built=None):
     probe_apps = _m(_m(plan.get("probe")).get("apps"))
     releases = releases_of(plan)
     changed = list(_m(result).get("changed_paths") or [])
-    moved = switched(plan, result)
+    # A switch an earlier run made but never applied counts as this run's.
+    unapplied = _m(decision.get("unapplied"))
+    moved = switched(plan, result) + [n for n in _selected_names(plan) if n in unapplied]
     dirs = {os.path.dirname(p) for p in changed}
     requirements = {}
     for name, state in probe_apps.items():
@@ -168,7 +211,7 @@ def apply(plan, result, built=None):
         if name not in deployed:
             continue
         unit = "%s/%s.service" % (UNIT_DIR, record["service"]) in changed
-        old = os.path.basename(str(_m(probe_apps.get(name)).get("current") or ""))
+        old = unapplied.get(name) or os.path.basename(str(_m(probe_apps.get(name)).get("current") or ""))
         reqs = requirements.get(name, {})
         if unit or (name in moved and old and reqs.get(old, "old") != reqs.get(releases.get(name), "new")):
             restart.append(name)
@@ -240,10 +283,16 @@ def gate_restore(plan, moved):
     """App name -> {current, previous} to put back when its gate fails: the release that served
     before it switched in this run."""
     states = _m(_m(plan.get("probe")).get("apps"))
+    unapplied = _m(_m(plan.get("decision")).get("unapplied"))
+    roots = {r["name"]: r["root"] for r in plan["apps"]}
     out = {}
     for name in moved or []:
         state = _m(states.get(name))
-        if state.get("current"):
+        if name in unapplied:
+            # `current` already named the new release: what served is the release to put back.
+            out[name] = {"current": "%s/releases/%s" % (roots[name], unapplied[name]),
+                         "previous": state.get("previous") or ""}
+        elif state.get("current"):
             out[name] = {"current": state["current"], "previous": state.get("previous") or ""}
     return out
 

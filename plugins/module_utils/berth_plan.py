@@ -554,6 +554,16 @@ def flask_app_decide(section, probe, releases=None):
              if r["name"] in releases and not _mapping(states.get(r["name"])).get("built")]
     installed = _mapping(host.get("packages"))
     missing = [p for p in section["packages"] if not installed.get(p)]
+    # A switch that was never applied (a run killed between moving `current` and restarting the
+    # app): `current` is the wanted release, the running process serves another. Applied and
+    # gated again now; a failed gate puts back the release that serves.
+    unapplied = {}
+    for record in selected:
+        state = _mapping(states.get(record["name"]))
+        serving = str(state.get("serving_release") or "")
+        if (record["name"] in releases and state.get("current_release") == releases[record["name"]]
+                and serving and serving != releases[record["name"]] and record["name"] not in not_running):
+            unapplied[record["name"]] = serving
     return {
         "missing_packages": missing,
         "apt_cache_valid_time": apt_core.cache_valid_time(_mapping(host.get("dirs")).get(APT_LISTS), 86400),
@@ -563,6 +573,7 @@ def flask_app_decide(section, probe, releases=None):
         "build": build,
         "not_running": not_running,
         "deployed": [r["name"] for r in selected if _mapping(states.get(r["name"])).get("current")],
+        "unapplied": unapplied,
         "releases": releases,
     }
 
@@ -775,9 +786,50 @@ def lb_backends(v, group):
         if name not in entries:
             raise PlanError("backend %s of nginx_upstream_group %s has no registry entry %s (nginx_http_port_name). "
                             "Fix berth_ports for that host." % (host, group, name))
-        backends.append({"name": str(host), "address": str(peer.get("ansible_host") or host),
-                         "port": int(entries[name]["port"])})
+        address = str(peer.get("ansible_host") or host)
+        backends.append({"name": str(host), "address": address, "port": int(entries[name]["port"]),
+                         # What the load balancer asks the backend before it sends it traffic: berth's
+                         # site answers its ready path with the backend's own name.
+                         "ready_url": core.url({"bind": address, "port": entries[name]["port"]},
+                                               str(peer.get("nginx_ready_path") or "/.berth/ready"), local=False)})
     return backends
+
+
+def upstream_file(v):
+    return "%s/berth.d/upstream.conf" % str(v.get("nginx_conf_dir") or "/etc/nginx").rstrip("/")
+
+
+def active_in(upstream_text):
+    """The backends a live upstream.conf sends traffic to (its "# <name>" comment, then a server line
+    that is not marked down)."""
+    active, name = set(), None
+    for line in (upstream_text or "").splitlines():
+        text = line.strip()
+        if text.startswith("# "):
+            name = text[2:].split()[0] if text[2:].split() else None
+        elif text.startswith("server ") and name:
+            if not text.rstrip(";").endswith(" down"):
+                active.add(name)
+            name = None
+    return active
+
+
+def lb_backends_live(section, host, upstream_text):
+    """A load balancer's backends as it renders them: each address resolved on the load balancer
+    (re-resolved on every converge), and whether it gets traffic: a backend is added only once it
+    serves berth's site (its ready path answers with its name), or when it got traffic before."""
+    upstream = section.get("upstream") or {}
+    resolved = _mapping(host.get("resolved"))
+    checks = _mapping(host.get("http"))
+    before = active_in(upstream_text)
+    out = []
+    for backend in upstream.get("backends") or []:
+        addresses = resolved.get(backend["address"])
+        check = _mapping(checks.get(backend["name"]))
+        ready = bool(check.get("ok")) or backend["name"] in before
+        out.append(dict(backend, server=addresses[0] if addresses else backend["address"], ready=ready,
+                        why="" if ready else (check.get("detail") or "not asked")))
+    return out
 
 
 def _entry_text(entry_):
@@ -997,8 +1049,13 @@ def probe_args(role, v, section, releases=None):
     if role == "flask_app":
         return flask_app_probe(section, releases)
     if role == "nginx":
-        return {"packages": [v.get("nginx_package_name")], "units": [v.get("nginx_service_name")],
-                "read": [v.get("nginx_drain_state_file")], "list": [APT_LISTS]}
+        args = {"packages": [v.get("nginx_package_name")], "units": [v.get("nginx_service_name")],
+                "read": [v.get("nginx_drain_state_file"), upstream_file(v)], "list": [APT_LISTS]}
+        if section.get("upstream"):
+            backends = section["upstream"]["backends"]
+            args["http"] = [{"name": b["name"], "url": b["ready_url"], "expect": b["name"] + "\n"} for b in backends]
+            args["resolve"] = sorted({b["address"] for b in backends if core.parse_address(b["address"]) is None})
+        return args
     if role == "datadog":
         return {"packages": list(v.get("datadog_apt_prerequisites") or []) + ["datadog-agent"],
                 "units": list(v.get("datadog_services") or []),
@@ -1034,7 +1091,8 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 drained = []
         valid = int(v.get("nginx_apt_cache_valid_time"))
         return {"installed": installed, "running": bool(unit.get("enabled") and unit.get("active")),
-                "drained": drained,
+                "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
+                    upstream_file(v))),
                 "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(
                     _mapping(host.get("dirs")).get(APT_LISTS), valid)}
     if role == "mariadb":

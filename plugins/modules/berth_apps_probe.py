@@ -65,6 +65,26 @@ options:
         that is not its entry's service, before the caller changes anything. Only root sees every process -
         run it with become; any other reader refuses a socket whose process it cannot see.
     type: dict
+  http:
+    description:
+      - URLs to GET from the host, each C(name), C(url) and C(expect) (a substring the body must hold); reported in
+        C(host.http) (name -> C(ok), C(status), C(detail)), 2 s each, all at once. A load balancer's plan asks
+        whether each backend serves berth's site.
+    type: list
+    elements: dict
+    default: []
+  resolve:
+    description: Names to resolve on the host (getaddrinfo), reported in C(host.resolved) (name -> addresses).
+    type: list
+    elements: str
+    default: []
+  lock:
+    description:
+      - berth's deploy lock (C(plugins/module_utils/berth_lock.py)), taken or renewed in the same run after the
+        guard passed - C(path), C(run) (who this run is), C(info) (controller, pid, start, user, command) and
+        C(replace) (a run whose lock may be taken over). When another run holds it the module fails with
+        C(lock_holder) and C(lock_now) (the host's clock).
+    type: dict
   gate:
     description:
       - Poll each app's health check on the host (its item's C(url) or C(socket) and C(health)
@@ -118,6 +138,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_apps import health_verdict, unproved
+from ansible_collections.berth.stack.plugins.module_utils import berth_lock
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, holders_of, listeners
 
 MARKER = ".berth-release"
@@ -279,6 +300,51 @@ def host_facts(packages=(), accounts=None, units=(), read=(), run=_run, dirs=())
     return out
 
 
+def http_get(url, expect="", timeout=2.0):
+    """GET ``url``: {ok, status, detail}; ok when it answers 200 and its body holds ``expect``."""
+    parts = urlsplit(url)
+    try:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        conn.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""),
+                     headers={"User-Agent": "berth-ready"})
+        resp = conn.getresponse()
+        body = resp.read(4096).decode("utf-8", "replace")
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return {"ok": False, "status": None, "detail": "no answer: %s" % exc}
+    ok = resp.status == 200 and expect in body
+    return {"ok": ok, "status": resp.status,
+            "detail": "" if ok else "status %s, body %r" % (resp.status, body[:80])}
+
+
+def http_checks(items):
+    """Every item's GET at once (threads): name -> result."""
+    from concurrent.futures import ThreadPoolExecutor
+    items = [i for i in items or [] if i.get("name") and i.get("url")]
+    if not items:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+        results = list(pool.map(lambda i: http_get(i["url"], str(i.get("expect") or "")), items))
+    return {i["name"]: r for i, r in zip(items, results)}
+
+
+def resolve_names(names):
+    """name -> the addresses it resolves to on this host (IPv4 first), [] when it does not."""
+    out = {}
+    for name in names or []:
+        try:
+            found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            out[name] = []
+            continue
+        addresses = []
+        for family, _, _, _, sockaddr in sorted(found, key=lambda f: f[0] != socket.AF_INET):
+            if sockaddr[0] not in addresses:
+                addresses.append(sockaddr[0])
+        out[name] = addresses
+    return out
+
+
 def _group_name(gid):
     try:
         return grp.getgrgid(gid).gr_name
@@ -361,6 +427,9 @@ def main():
             "units": {"type": "list", "elements": "str", "default": []},
             "gate": {"type": "bool", "default": False},
             "guard": {"type": "dict"},
+            "lock": {"type": "dict"},
+            "http": {"type": "list", "elements": "dict", "default": []},
+            "resolve": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -381,8 +450,24 @@ def main():
         if conflicts:
             module.fail_json(msg="berth refuses to change this host: " + "; ".join(conflicts) + ".",
                              conflicts=conflicts, ports=rows)
+    lock = module.params["lock"]
+    if lock is not None:
+        path = lock.get("path") or berth_lock.DEFAULT_PATH
+        if module.check_mode:
+            # A dry run takes no lock; another run's lock still refuses it (that run changes the host).
+            holder = berth_lock.read(path)
+            replace = lock.get("replace")
+            held = (holder is None or holder.get("run") == lock["run"]
+                    or (replace is not None and (replace == "*" or holder.get("run") == replace)))
+        else:
+            held, holder = berth_lock.acquire(lock["run"], lock.get("info"), path, lock.get("replace"))
+        if not held:
+            module.fail_json(msg="another berth run holds the deploy lock: " + berth_lock.describe(holder),
+                             lock_holder=holder, lock_now=time.time())
     host = host_facts(module.params["packages"], module.params["accounts"], module.params["units"],
                       module.params["read"], dirs=module.params["list"])
+    host["http"] = http_checks(module.params["http"])
+    host["resolved"] = resolve_names(module.params["resolve"])
     if module.params["gate"]:
         states = gate(apps, lambda: listeners(proc_root) if any(a.get("port") for a in apps) else [], proc_root)
         failed = ["%s (%s)" % (name, state["health"]["verdict"] or state.get("proof") or "not proved")

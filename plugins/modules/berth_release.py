@@ -116,7 +116,9 @@ options:
         type: str
         default: gunicorn==23.0.0
       static:
-        description: Static directories of the source to copy to C(public/<index>/) (C(prefix), C(dir)).
+        description:
+          - Static directories of the source to copy to C(public/<index>/) (C(prefix), C(dir)); C(dir) may list
+            several directories, merged into the one copy (the first one's file wins).
         type: list
         elements: dict
         default: []

@@ -38,6 +38,11 @@ options:
     type: list
     elements: str
     default: []
+  stop:
+    description: Units to stop and disable (C(disable --now)), last - an app whose first deploy failed its gate.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -65,7 +70,7 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 
 
-def commands(daemon_reload=False, restart=(), start=(), reload=()):
+def commands(daemon_reload=False, restart=(), start=(), reload=(), stop=()):
     """The systemctl argv lists for a change, in order."""
     out = []
     if daemon_reload:
@@ -76,6 +81,8 @@ def commands(daemon_reload=False, restart=(), start=(), reload=()):
         out.append(["systemctl", "enable", "--now", "--quiet"] + list(start))
     if reload:
         out.append(["systemctl", "reload"] + list(reload))
+    if stop:
+        out.append(["systemctl", "disable", "--now", "--quiet"] + list(stop))
     return out
 
 
@@ -86,12 +93,13 @@ def main():
             "restart": {"type": "list", "elements": "str", "default": []},
             "start": {"type": "list", "elements": "str", "default": []},
             "reload": {"type": "list", "elements": "str", "default": []},
+            "stop": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     params = module.params
-    argvs = commands(params["daemon_reload"], params["restart"], params["start"], params["reload"])
-    changed = bool(params["restart"] or params["start"] or params["reload"])
+    argvs = commands(params["daemon_reload"], params["restart"], params["start"], params["reload"], params["stop"])
+    changed = bool(params["restart"] or params["start"] or params["reload"] or params["stop"])
     if module.check_mode:
         module.exit_json(changed=changed, commands=argvs)
     for argv in argvs:
