@@ -716,7 +716,8 @@ def test_the_module_builds_releases_end_to_end(tmp_path):
     owners = Owners()
     builder = cbb.Builder("web1", venv_roots=params["venv_roots"], run=as_root_only, chown=owners)
 
-    result, failure = module.run_module(params, builder=builder)
+    lock = str(tmp_path / "build.lock")
+    result, failure = module.run_module(params, builder=builder, lock_path=lock)
 
     assert result["built"] == ["one", "two"] and result["changed"]
     assert sorted(result["failed_apps"]) == ["bad", "pins"]
@@ -743,7 +744,7 @@ def test_the_module_builds_releases_end_to_end(tmp_path):
                                       "two": probe._sha1(str(two / bb.REQUIREMENTS))}
     assert result["requirements"]["one"] == result["requirements"]["two"] != ""
 
-    again, _ = module.run_module(params, builder=builder)
+    again, _ = module.run_module(params, builder=builder, lock_path=lock)
     assert again["requirements"] == result["requirements"]
     assert (again["already_built"], again["built"], sorted(again["failed_apps"])) == (["one", "two"], [], ["bad", "pins"])
     dry, _ = module.run_module(dict(params, builds=builds + [item("new")]), check_mode=True, builder=builder)
@@ -916,3 +917,45 @@ def test_an_unreachable_database_is_named_as_such_not_as_the_wsgi_target():
     # Without a database, an import error stays the app's own.
     app.pop("database")
     assert "Fix: correct flask_apps.hbnb_api.wsgi" in bb.import_error_message(app, "r2", "web1", 1, "ImportError: x")
+
+
+def test_builds_wait_for_the_host_build_lock_then_name_its_holder(tmp_path):
+    import fcntl
+
+    path = tmp_path / "run" / "build.lock"
+    clock = iter(range(0, 100, 5))
+    slept = []
+    with cbb.build_lock("web1", path=str(path)):
+        assert path.read_text() == "%d\n" % os.getpid()
+        # A second holder (another open file, as a second module run has) waits, then gives up
+        # naming the holder.
+        with pytest.raises(cbb.BuildError) as exc:
+            with cbb.build_lock("web1", path=str(path), wait=12, sleep=slept.append, clock=lambda: next(clock)):
+                pass
+    assert slept == [1, 1]
+    assert str(exc.value).startswith("berth_release on web1: another build (pid %d) has held %s for 12 s." % (os.getpid(), path))
+    assert str(exc.value).endswith(bb.NOT_SWITCHED)
+    # Released: a new holder takes it at once.
+    fd = os.open(str(path), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+def test_a_build_lock_held_too_long_fails_every_build_and_builds_nothing(tmp_path, monkeypatch):
+    import fcntl
+
+    lock = tmp_path / "build.lock"
+    fd = os.open(str(lock), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    monkeypatch.setattr(cbb, "BUILD_LOCK_WAIT", 0)
+    monkeypatch.setattr(module, "build_lock",
+                        lambda host, path: cbb.build_lock(host, path=path, wait=0, sleep=lambda s: None))
+    builds = [_item(tmp_path, "/nonexistent.tar.gz", name=n) for n in ("api", "web")]
+    try:
+        result, failure = module.run_module({"host": "web1", "builds": builds}, builder=cbb.Builder("web1", chown=Owners()),
+                                            lock_path=str(lock))
+    finally:
+        os.close(fd)
+    assert sorted(result["failed_apps"]) == ["api", "web"] and result["built"] == [] and not result["changed"]
+    assert failure.startswith("berth_release on web1: another build (pid ?) has held %s for 0 s." % lock)
+    assert failure.count("another build") == 1

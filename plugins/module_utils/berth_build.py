@@ -19,7 +19,9 @@ run as any user on a temporary directory.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
+import fcntl
 import glob
 import grp
 import hashlib
@@ -32,6 +34,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import time
 
 MARKER = ".berth-release"
 REQUIREMENTS = "requirements.berth.txt"
@@ -41,6 +44,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 PIP_WHEELS = "/usr/share/python-wheels"
 SETPRIV = "/usr/bin/setpriv"
 NOT_SWITCHED = "`current` was not switched, the previous release keeps serving."
+BUILD_LOCK = "/run/berth/build.lock"
+BUILD_LOCK_WAIT = 1800
 
 # grep -Ei '^[[:space:]]*gunicorn([<>=!~ [;]|$)' and sed -E '/^[[:space:]]*(#|$)/d' of the
 # shell build ([[:space:]] is the ASCII white space). berth_apps.has_gunicorn applies the same
@@ -723,6 +728,37 @@ def build_venv(release_dir, key, group, system_site_packages=False, pip_extra_ar
     chown(venv, "root", group)
     os.chmod(venv, 0o750)
     return origin
+
+
+# --- the host's build lock ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def build_lock(host, path=BUILD_LOCK, wait=BUILD_LOCK_WAIT, sleep=time.sleep, clock=time.monotonic):
+    """Hold the host's build lock (an flock on ``path``, which names the holder's pid) while builds
+    run. A run killed on the controller can leave its module building on the host; the next run's
+    builds wait for it here instead of writing into the same release directory, then skip what it
+    finished. Raises BuildError naming the holder after ``wait`` seconds."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = clock() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                    raise BuildError("berth_release on %s: another build (pid %s) has held %s for %d s. Fix: wait for"
+                                     " it, or stop that process if it hangs, and run again; %s"
+                                     % (host, holder, path, wait, NOT_SWITCHED)) from None
+                sleep(1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 # --- the import check and the marker --------------------------------------------------------

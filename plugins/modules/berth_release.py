@@ -27,6 +27,9 @@ description:
   - An app that fails does not stop the others; the module fails when any did, naming for each the
     variable to fix, the host and the fix, and still returns RV(built) and RV(failed_apps). Nothing here
     moves C(current).
+  - Builds run under the host's build lock (an flock on C(/run/berth/build.lock) naming its holder's pid):
+    a build left running by a run killed on the controller is waited for, not built over; the
+    module fails naming the holder when it held the lock for 30 minutes.
   - With O(checks), runs the check before a reload instead (or as well) - the current release's
     venv loads the app with its gunicorn config, as the app user.
   - The action plugin of the same name packs a C(local) source on the controller (one cached
@@ -287,13 +290,14 @@ checks_failed:
   type: dict
 """
 
+import contextlib
 import os
 import platform
 import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_build import (
-    BuildError, Builder, is_built, requirements_digest)
+    BUILD_LOCK, BuildError, Builder, build_lock, is_built, requirements_digest)
 
 MASK = "********"
 SECRET_KEY_RE = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
@@ -425,15 +429,21 @@ def check_all(checks, builder, check_mode=False):
     return out
 
 
-def run_module(params, check_mode=False, builder=None):
-    """The whole run: (result, failure message or "")."""
+def run_module(params, check_mode=False, builder=None, lock_path=BUILD_LOCK):
+    """The whole run: (result, failure message or ""). Builds run under the host's build lock."""
     host = params.get("host") or platform.node()
     roots = params.get("venv_roots") or list(dict.fromkeys(b["root"] for b in params.get("builds") or []))
     builder = builder or Builder(host, venv_roots=roots, venv_reuse=params.get("venv_reuse", True))
-    result = build_all(params.get("builds") or [], builder, check_mode=check_mode)
+    builds = params.get("builds") or []
+    try:
+        with contextlib.nullcontext() if check_mode or not builds else build_lock(host, path=lock_path):
+            result = build_all(builds, builder, check_mode=check_mode)
+    except BuildError as exc:  # the lock's holder did not finish in time: nothing was built
+        result = build_all([], builder)
+        result["failed_apps"] = {item["name"]: str(exc) for item in builds}
     result.update(check_all(params.get("checks") or [], builder, check_mode=check_mode))
     result["changed"] = bool(result["built"] or result["would_build"])
-    failures = list(result["failed_apps"].values()) + list(result["checks_failed"].values())
+    failures = list(dict.fromkeys(list(result["failed_apps"].values()) + list(result["checks_failed"].values())))
     return result, " ".join(failures)
 
 
