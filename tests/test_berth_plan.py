@@ -46,6 +46,22 @@ def test_a_web_host_s_nginx_routes_every_app_of_the_inventory():
     assert prefixes.index("/api/") < prefixes.index("/")
 
 
+@pytest.mark.parametrize("routes, extra_locations, expected", [
+    ([{"exact": "/", "to": "/3-hbnb/"}], [], True),                      # the page on exactly /
+    (["/app/"], [], True),
+    (["/"], [], False),                                                  # an app takes every path
+    ([{"prefix": "/", "to": "/3-hbnb/"}], [], False),
+    ([{"exact": "/", "to": "/3-hbnb/"}], ["location / {\n    return 410;\n}\n"], False),  # the inventory's own /
+    ([{"exact": "/", "to": "/3-hbnb/"}], ["location /legacy/ {\n    return 410;\n}\n"], True),
+])
+def test_paths_no_location_takes_are_a_404_unless_something_takes_slash(routes, extra_locations, expected):
+    """Without a location for the prefix /, Nginx would serve its compiled-in html directory
+    (Debian's "Welcome to nginx" at /index.html): the site then ends with location / -> 404."""
+    one = {"hbnb": {"port": "app_http", "wsgi": "web_flask.0-hello_route:app", "routes": routes, "health": {"path": "/"}}}
+    section = plan.nginx(planview.view("web1", {"flask_apps": one, "nginx_extra_locations": extra_locations}))
+    assert section["not_found_location"] is expected
+
+
 def test_datadog_watches_every_app_route_and_not_a_health_route_the_apps_lack():
     checks = plan.datadog(planview.view("web1"))["checks"]
     names = [i["name"] for i in checks["http_check"]["instances"]]
