@@ -82,10 +82,13 @@ def test_sandbox_apps_from_the_registry():
     assert api["dd_env"] == {"DD_TRACE_AGENT_PORT": "8126", "DD_DOGSTATSD_PORT": "8125", "DD_AGENT_HOST": "127.0.0.1"}
     assert {a["secret"] for a in records.values()} == {"derived"}
     # The public repository's shape: no /health, each app gated on one of its own routes.
-    assert records["hbnb"]["health"] == {"path": "/airbnb-onepage/", "status": [200], "body": "Hello HBNB!",
-                                         "json": {}, "release_key": ""}
+    for name in ("hbnb", "hbnb_front"):
+        health = SANDBOX_APPS["flask_apps"][name]["health"]
+        assert records[name]["health"] == {"path": health["path"], "status": [200], "body": health["body"],
+                                           "json": {}, "release_key": ""}
     assert all(a["requirements"][-1] == "gunicorn==23.0.0" for a in records.values())
-    assert records["hbnb_front"]["health"] == {"path": "/", "status": [200], "body": "api_status", "json": {}, "release_key": ""}
+    # One list of pins for every app (each imports models, which import SQLAlchemy).
+    assert all(a["requirements"][:-1] == SANDBOX_APPS["flask_app_requirements"] for a in records.values())
 
 
 def test_api_database_derived_from_the_registry_and_the_accounts():
@@ -153,13 +156,23 @@ def test_gunicorn_not_added_twice():
     assert not apps.has_gunicorn(["gunicorn-extras==1"])
 
 
-def test_locations_longest_prefix_first_and_static_alias():
+def test_locations_exact_first_then_longest_prefix_and_static_alias():
     locations = apps.nginx_locations(sandbox())
-    prefixes = [loc["prefix"] for loc in locations]
+    exact = [loc["prefix"] for loc in locations if loc["exact"]]
+    prefixes = [loc["prefix"] for loc in locations if not loc["exact"]]
+    assert [loc["prefix"] for loc in locations] == exact + prefixes
     assert prefixes == sorted(prefixes, key=len, reverse=True)
+    front = SANDBOX_APPS["flask_apps"]["hbnb_front"]
     static = next(loc for loc in locations if loc["kind"] == "static")
-    assert static == {"prefix": "/static/", "exact": False, "app": "hbnb_front", "kind": "static", "strip": False,
-                      "to": "", "upstream": "", "alias": "/srv/hbnb_front/current/public/0/", "origins": []}
+    assert static == {"prefix": front["static"][0]["prefix"], "exact": False, "app": "hbnb_front", "kind": "static",
+                      "strip": False, "to": "", "upstream": "", "alias": "/srv/hbnb_front/current/public/0/",
+                      "origins": front["origins"]}
+    page = next(loc for loc in locations if loc["app"] == "hbnb_front" and loc["kind"] == "proxy")
+    assert (page["exact"], page["prefix"], page["to"], page["origins"]) == (True, "/", front["health"]["path"],
+                                                                            front["origins"])
+    # No app takes the prefix / any more: the site's other paths are Nginx's 404.
+    assert not apps.serves_every_path(locations)
+    assert apps.serves_every_path(apps.nginx_locations([apps.normalize({}, DEFAULTS, REGISTRY, {}, "web1", ["web"])[0]]))
     dynamic = next(loc for loc in locations if loc["app"] == "hbnb_dynamic")
     assert dynamic["strip"] and dynamic["upstream"] == "berth_app_hbnb_dynamic"
 
@@ -169,7 +182,9 @@ def test_path_through_nginx():
     assert apps.nginx_path(records["hbnb_dynamic"]) == "/airbnb-dynamic/number_odd_or_even/2"
     assert apps.nginx_path(records["hbnb_api"]) == "/api/v1/status"
     assert apps.nginx_path(records["hbnb"]) == "/airbnb-onepage/"
-    assert apps.nginx_path(records["hbnb"], "/nowhere") is None
+    assert apps.nginx_path(records["hbnb"], "/nowhere") == "/airbnb-onepage/nowhere"
+    assert apps.nginx_path(records["hbnb_front"]) == "/"
+    assert apps.nginx_path(records["hbnb_front"], "/static/x.css") is None  # Nginx serves it, not the app
 
 
 def test_secrets_are_per_app_and_stable():
@@ -182,7 +197,8 @@ def test_secrets_are_per_app_and_stable():
     ({"Bad": {}}, "flask_apps.Bad on web1: app name 'Bad' is not 1-31 lower-case letters"),
     ({"hbnb_api": {"port": "nope", "wsgi": "api.v1.app:app"}}, "flask_apps.hbnb_api.port on web1: names registry entry 'nope', which is not in berth_ports"),
     ({"hbnb_api": {"wsgi": "api/v1/app.py"}}, "flask_apps.hbnb_api.wsgi on web1: WSGI target 'api/v1/app.py' is not 'package.module:callable'"),
-    ({"hbnb_api": {"wsgi": "a:app", "routes": ["/"]}}, "flask_apps.hbnb_front on web1: routes prefix /, which app hbnb_api routes too. Fix: give every prefix to exactly one app"),
+    ({"hbnb_api": {"wsgi": "a:app", "routes": ["/api/", "/static/"]}}, "flask_apps.hbnb_front on web1: routes prefix /static/, which app hbnb_api routes too. Fix: give every prefix to exactly one app"),
+    ({"hbnb_api": {"wsgi": "a:app", "routes": [{"exact": "/"}]}}, "flask_apps.hbnb_front on web1: routes exact /, which app hbnb_api routes too. Fix: give every exact to exactly one app"),
     ({"hbnb_api": {"wsgi": "a:app", "routes": [{"prefix": "/x", "strip": True}]}}, "prefix '/x' must end with '/'"),
     ({"hbnb_api": {"wsgi": "a:app", "port": "app_http"}}, "shares its port_name 'app_http' with app hbnb"),
     ({"hbnb_api": {"wsgi": "a:app", "colour": "red"}}, "flask_apps.hbnb_api on web1: has unknown settings colour"),

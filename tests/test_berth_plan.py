@@ -34,16 +34,33 @@ def test_a_web_host_s_nginx_routes_every_app_of_the_inventory():
     section = plan.nginx(planview.view("web1"))
     assert section["mode"] == "apps"
     assert {u["name"] for u in section["apps"]} == set(APPS)
-    proxied = {loc["prefix"]: loc["app"] for loc in section["locations"] if loc["kind"] == "proxy"}
+    proxied = {(loc["exact"], loc["prefix"]): loc["app"] for loc in section["locations"] if loc["kind"] == "proxy"}
     for name, app in APPS.items():
         for route in app["routes"]:
-            prefix = route if isinstance(route, str) else route["prefix"]
-            assert proxied[prefix] == name
+            route = {"prefix": route} if isinstance(route, str) else route
+            assert proxied[(bool(route.get("exact")), route.get("exact") or route["prefix"])] == name
     static = [loc for loc in section["locations"] if loc["kind"] == "static"]
-    assert [s["prefix"] for s in static] == ["/static/"]
-    # Longest prefix first: / comes last, after /api/.
-    prefixes = [loc["prefix"] for loc in section["locations"]]
-    assert prefixes.index("/api/") < prefixes.index("/")
+    assert [s["prefix"] for s in static] == [s["prefix"] for app in APPS.values() for s in app.get("static", [])]
+    # Exact paths first (the front end's /), then the longest prefix first.
+    assert [loc["exact"] for loc in section["locations"]] == [True] + [False] * (len(section["locations"]) - 1)
+    # No app takes the prefix /: the other paths get Nginx's 404, not its html directory.
+    assert section["not_found_location"] is True
+
+
+@pytest.mark.parametrize("routes, extra_locations, expected", [
+    ([{"exact": "/", "to": "/3-hbnb/"}], [], True),                      # the page on exactly /
+    (["/app/"], [], True),
+    (["/"], [], False),                                                  # an app takes every path
+    ([{"prefix": "/", "to": "/3-hbnb/"}], [], False),
+    ([{"exact": "/", "to": "/3-hbnb/"}], ["location / {\n    return 410;\n}\n"], False),  # the inventory's own /
+    ([{"exact": "/", "to": "/3-hbnb/"}], ["location /legacy/ {\n    return 410;\n}\n"], True),
+])
+def test_paths_no_location_takes_are_a_404_unless_something_takes_slash(routes, extra_locations, expected):
+    """Without a location for the prefix /, Nginx would serve its compiled-in html directory
+    (Debian's "Welcome to nginx" at /index.html): the site then ends with location / -> 404."""
+    one = {"hbnb": {"port": "app_http", "wsgi": "web_flask.0-hello_route:app", "routes": routes, "health": {"path": "/"}}}
+    section = plan.nginx(planview.view("web1", {"flask_apps": one, "nginx_extra_locations": extra_locations}))
+    assert section["not_found_location"] is expected
 
 
 def test_datadog_watches_every_app_route_and_not_a_health_route_the_apps_lack():
@@ -268,6 +285,10 @@ def test_gate_items_follow_each_app_s_route_through_nginx():
     items = {i["name"]: i for i in deploy.nginx_gate_items(full, entry, section["releases"])}
     assert items["hbnb_dynamic"]["url"] == "http://127.0.0.1:80/airbnb-dynamic/number_odd_or_even/2"
     assert items["hbnb_api"]["url"] == "http://127.0.0.1:80/api/v1/status"
+    # The public repository's paths: the site's /airbnb-onepage/ is the hello app's /, its / the
+    # front end's /<N>-hbnb/ (the health checks name the app's own paths).
+    assert APPS["hbnb"]["health"]["path"] == "/" and items["hbnb"]["url"] == "http://127.0.0.1:80/airbnb-onepage/"
+    assert APPS["hbnb_front"]["health"]["path"] != "/" and items["hbnb_front"]["url"] == "http://127.0.0.1:80/"
 
 
 def test_the_plan_is_deterministic_data():

@@ -1,5 +1,11 @@
 """The sample app berth deploys (roles/flask_app/files/hbnb): four Flask apps that gunicorn serves
 side by side from one source root, the working directory, so `import models` works from each.
+The sample is shaped like the public AirBnB_clone_v4 repositories: each app serves only the paths
+of its exercise, the front end's page is only at /3-hbnb/ and its jQuery script calls the API at
+the hard-coded http://0.0.0.0:5001, models import SQLAlchemy whatever the storage, and the API uses
+flask-cors and flasgger. What makes it work behind Nginx is the sandbox inventory
+(inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml): its routes, origins and pins, read
+here for every expected path.
 
 Each app is imported the way gunicorn imports a WSGI target (importlib: the module names are
 hyphenated), from a fresh import of the sample's packages and with a temporary working directory,
@@ -8,23 +14,37 @@ where the file storage's file.json lands."""
 import ast
 import importlib
 import json
+import mimetypes
 import os
 import re
-import shutil
+import socket
+import socketserver
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "roles/flask_app/files/hbnb"
 HELLO = ROOT / "roles/flask_app/files/hello"
 PACKAGES = ("models", "api", "web_flask", "web_dynamic")
-TARGETS = ("web_flask.0-hello_route:app", "web_flask.6-number_odd_or_even:app", "api.v1.app:app",
-           "web_dynamic.2-hbnb:app")
-STATIC = SOURCE / "web_dynamic/static"
+INVENTORY = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
+APPS = INVENTORY["flask_apps"]
+TARGETS = tuple(spec["wsgi"] for spec in APPS.values())
+FRONT = APPS["hbnb_front"]
+FRONT_TARGET = FRONT["wsgi"]
+FRONT_PAGE = FRONT["health"]["path"]  # the one page of web_dynamic/<N>-hbnb.py: /<N>-hbnb/
+FRONT_STEP = FRONT_TARGET.split(".")[1].split(":")[0]  # <N>-hbnb
+STATIC = SOURCE / FRONT["static"][0]["dir"]
+SCRIPT = STATIC / "scripts" / (FRONT_STEP + ".js")
+STYLES = ("styles/4-common.css", "styles/3-header.css", "styles/3-footer.css", "styles/6-filters.css",
+          "styles/8-places.css")
+JQUERY = "scripts/jquery-3.8.0.min.js"
 
 
 def _forget():
@@ -69,18 +89,38 @@ def post_state(api, name):
 
 # --- web_flask -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/airbnb-onepage/", "/airbnb-onepage"])
-def test_hello_route(path):
-    response = client("web_flask.0-hello_route:app").get(path)
-    assert (response.status_code, response.get_data(as_text=True)) == (200, "Hello HBNB!")
+def test_hello_route_serves_only_slash():
+    hello = client("web_flask.0-hello_route:app")
+    assert (hello.get("/").status_code, hello.get("/").get_data(as_text=True)) == (200, "Hello HBNB!")
+    assert hello.get("/airbnb-onepage/").status_code == 404  # the site's path: Nginx maps it onto /
 
 
 def test_the_repository_has_the_public_shape():
     """No requirements file and no /health route: the inventory supplies both what to install and
-    what to check (berth adds gunicorn and proves the release from /proc)."""
+    what to check (berth adds gunicorn and proves the release from /proc). The front end's page is
+    only at /<N>-hbnb/, not at /: the inventory maps the site's / onto it."""
     assert not (SOURCE / "requirements.txt").exists()
     for target in TARGETS:
         assert client(target).get("/health").status_code == 404, target
+    assert FRONT_PAGE == "/%s/" % FRONT_STEP
+    assert client(FRONT_TARGET).get("/").status_code == 404
+    assert client(FRONT_TARGET).get(FRONT_PAGE).status_code == 200
+
+
+def _route(route):
+    """A route of the inventory as berth normalizes it: the public path, exact or prefix, the app path."""
+    route = {"prefix": route} if isinstance(route, str) else route
+    to = "/" if route.get("strip") else route.get("to", "")
+    return route.get("exact") or route["prefix"], bool(route.get("exact")), to
+
+
+def test_the_inventory_maps_the_site_s_paths_onto_the_apps_own():
+    """The hello app answers the site's /airbnb-onepage/ on its /, the front end the site's / (and
+    only /) on its page; the API and the number app keep their mappings."""
+    assert [_route(r) for r in APPS["hbnb"]["routes"]] == [("/airbnb-onepage/", False, "/")]
+    assert [_route(r) for r in FRONT["routes"]] == [("/", True, FRONT_PAGE)]
+    assert [_route(r) for r in APPS["hbnb_api"]["routes"]] == [("/api/", False, "")]
+    assert [_route(r) for r in APPS["hbnb_dynamic"]["routes"]] == [("/airbnb-dynamic/", False, "/")]
 
 
 def test_one_app_sample_answers_the_release_echoing_health_gate(monkeypatch):
@@ -92,14 +132,9 @@ def test_one_app_sample_answers_the_release_echoing_health_gate(monkeypatch):
     assert client("web_flask.0-hello_route:app").get("/airbnb-onepage/").get_data(as_text=True) == "Hello HBNB!"
 
 
-def _inventory():
-    import yaml
-    return yaml.safe_load((ROOT / "inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml").read_text())
-
-
 def _inventory_health():
     """WSGI target -> the health check the sandbox inventory gates the app with."""
-    return {spec["wsgi"]: spec["health"] for spec in _inventory()["flask_apps"].values()}
+    return {spec["wsgi"]: spec["health"] for spec in APPS.values()}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -165,7 +200,7 @@ def test_api_status(path):
 
 def test_api_states_post_get_list_stats(workdir):
     api = client("api.v1.app:app")
-    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "states": 0}
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "cities": 0, "places": 0, "states": 0}
     assert api.get("/api/v1/states/").get_json() == []
 
     created = post_state(api, "California")
@@ -178,7 +213,7 @@ def test_api_states_post_get_list_stats(workdir):
     assert response.get_json() == created
     assert api.get("/api/v1/states").get_json() == [created]
     post_state(api, "Nevada")
-    assert api.get("/api/v1/stats/").get_json() == {"amenities": 0, "states": 2}
+    assert api.get("/api/v1/stats/").get_json() == {"amenities": 0, "cities": 0, "places": 0, "states": 2}
 
     stored = json.loads((workdir / "file.json").read_text())
     assert stored["State." + created["id"]]["name"] == "California"
@@ -223,12 +258,57 @@ def test_api_post_state_400(kwargs, message):
     assert response.get_json() == {"error": message}
 
 
+def test_places_search(workdir):
+    """POST /api/v1/places_search: every place for {} (or empty lists), sorted by name; the places
+    of the cities listed and of every city of the states listed; the sample's places have no
+    amenities, so a non-empty amenities list keeps none."""
+    api = client("api.v1.app:app")
+    texas, ohio = post_state(api, "Texas"), post_state(api, "Ohio")
+    austin, barn = _city_and_place(texas["id"], "Austin", "Barn", max_guest=3)
+    _, loft = _city_and_place(texas["id"], "Houston", "Loft")
+    dayton, attic = _city_and_place(ohio["id"], "Dayton", "Attic", description="Under the roof")
+
+    def search(body):
+        response = api.post("/api/v1/places_search/", json=body)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [place["name"] for place in response.get_json()]
+
+    assert search({}) == search({"states": [], "cities": []}) == ["Attic", "Barn", "Loft"]
+    assert search({"states": [texas["id"]]}) == ["Barn", "Loft"]
+    assert search({"cities": [dayton.id]}) == ["Attic"]
+    assert search({"states": [ohio["id"]], "cities": [austin.id]}) == ["Attic", "Barn"]
+    assert search({"states": ["no-such-state"]}) == []
+    assert search({"amenities": ["any"]}) == []
+    [place] = api.post("/api/v1/places_search", json={"cities": [dayton.id]}).get_json()
+    assert place == dict(attic.to_dict(), description="Under the roof")
+    assert {"number_rooms": 0, "number_bathrooms": 0, "max_guest": 0, "price_by_night": 0}.items() <= place.items()
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "cities": 3, "places": 3, "states": 2}
+
+
+@pytest.mark.parametrize("kwargs", [{"data": "{}", "content_type": "text/plain"}, {"json": []}, {"data": "{x"}])
+def test_places_search_wants_a_json_object(kwargs):
+    response = client("api.v1.app:app").post("/api/v1/places_search", **kwargs)
+    assert (response.status_code, response.get_json()) == (400, {"error": "Not a JSON"})
+
+
+def test_api_allows_cross_origin_requests_and_describes_itself_like_the_public_repository():
+    """flask-cors on /api/v1/* only; flasgger's Swagger UI and specification (not routed by Nginx)."""
+    api = client("api.v1.app:app")
+    response = api.get("/api/v1/status", headers={"Origin": "http://elsewhere.example"})
+    assert response.headers.get("Access-Control-Allow-Origin") in ("*", "http://elsewhere.example")
+    assert "Access-Control-Allow-Origin" not in api.get("/apidocs/", headers={"Origin": "http://x.example"}).headers
+    assert api.get("/apidocs/").status_code == 200
+    spec = api.get("/apispec_1.json").get_json()
+    assert {"/api/v1/status", "/api/v1/places_search"} <= set(spec["paths"])
+
+
 def test_importing_the_apps_writes_nothing(workdir):
     """The working directory is read-only on the hosts: imports and reads must not write."""
     for target in TARGETS:
         load(target)
     client("api.v1.app:app").get("/api/v1/states")
-    client("web_dynamic.2-hbnb:app").get("/")
+    client("api.v1.app:app").post("/api/v1/places_search", json={})
+    client(FRONT_TARGET).get(FRONT_PAGE)
     assert os.listdir(workdir) == []
 
 
@@ -345,7 +425,7 @@ def test_db_storage_create_read_count_delete(db):
 
 def test_db_api_post_then_get_put_delete(db):
     api = client("api.v1.app:app")
-    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "states": 0}
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "cities": 0, "places": 0, "states": 0}
     assert api.get("/api/v1/states").get_json() == []
 
     created = post_state(api, "California")
@@ -357,7 +437,7 @@ def test_db_api_post_then_get_put_delete(db):
     assert response.get_json() == created
     assert api.get("/api/v1/states/").get_json() == [created]
     post_state(api, "Nevada")
-    assert api.get("/api/v1/stats/").get_json() == {"amenities": 0, "states": 2}
+    assert api.get("/api/v1/stats/").get_json() == {"amenities": 0, "cities": 0, "places": 0, "states": 2}
 
     response = api.put("/api/v1/states/" + created["id"], json={"name": "Calif", "id": "other"})
     assert response.status_code == 200
@@ -372,13 +452,19 @@ def test_db_api_post_then_get_put_delete(db):
     assert os.listdir(".") == []  # no file.json: the data is in the database
 
 
-def test_db_front_page_lists_the_states(db):
+def test_db_front_page_lists_the_states_and_the_api_finds_the_places(db):
     api = client("api.v1.app:app")
-    post_state(api, "Texas")
+    texas = post_state(api, "Texas")
     post_state(api, "Arizona")
-    page = client("web_dynamic.2-hbnb:app").get("/").get_data(as_text=True)
-    states = re.search(r'<ul id="states">(.*?)</ul>', page, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", states) == ["Arizona", "Texas"]
+    austin, loft = _city_and_place(texas["id"], "Austin", "Loft")
+    page = client(FRONT_TARGET).get(FRONT_PAGE).get_data(as_text=True)
+    assert _page_states(page) == [("Arizona", []), ("Texas", ["Austin"])]
+    sys.modules["models"].storage.close()
+    assert [p["id"] for p in api.post("/api/v1/places_search", json={"states": [texas["id"]]}).get_json()] == [loft.id]
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "cities": 1, "places": 1, "states": 2}
+    # Deleting the state deletes its cities and their places (no foreign key holds them).
+    assert api.delete("/api/v1/states/" + texas["id"]).status_code == 200
+    assert api.get("/api/v1/stats").get_json() == {"amenities": 0, "cities": 0, "places": 0, "states": 1}
 
 
 def test_db_api_recovers_after_a_database_error(db):
@@ -426,38 +512,59 @@ def test_db_hbnb_env_test_drops_the_tables(db, monkeypatch):
     assert client("api.v1.app:app").get("/api/v1/stats").get_json()["states"] == 0
 
 
-def test_the_file_storage_apps_never_import_sqlalchemy(workdir):
-    """The other apps run with the file storage, in venvs without SQLAlchemy: with sqlalchemy made
-    unimportable, every app imports and the API stores a State in file.json."""
-    code = textwrap.dedent("""
-        import importlib, json, sys
-        sys.modules["sqlalchemy"] = None  # `import sqlalchemy` now raises ImportError
-        apps = [importlib.import_module(m).app for m in sys.argv[1:]]
-        response = apps[2].test_client().post("/api/v1/states", json={"name": "Ohio"})
-        assert response.status_code == 201, response.get_data(as_text=True)
-        assert apps[3].test_client().get("/").status_code == 200
-        import models
-        print(json.dumps([models.storage_t, type(models.storage).__name__, models.base_model.Base.__name__,
-                          sorted(m for m in sys.modules if m.startswith("sqlalchemy") and sys.modules[m])]))
-    """)
+def _without(modules, code, *args):
+    """Run ``code`` (with ``args`` in sys.argv[1:]) in a fresh Python over the sample, in the
+    working directory, with ``modules`` made unimportable."""
+    blocked = "".join("sys.modules[%r] = None; " % m for m in modules)  # `import m` raises ImportError
     env = {key: value for key, value in os.environ.items() if not key.startswith("HBNB_")}
-    env["PYTHONPATH"] = str(SOURCE)
-    out = subprocess.run([sys.executable, "-B", "-c", code] + [t.partition(":")[0] for t in TARGETS],
-                         cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE)] + [p for p in sys.path if p])
+    return subprocess.run([sys.executable, "-B", "-c", "import sys; " + blocked + textwrap.dedent(code)] + list(args),
+                          cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_app_that_imports_models_needs_sqlalchemy(target):
+    """Like the public repository, models/base_model.py imports SQLAlchemy at the top whatever the
+    storage: an app importing models fails its import without it, naming it (berth's import check
+    would refuse the release). Hence one list of pins, SQLAlchemy in it, for every app."""
+    module = target.partition(":")[0]
+    out = _without(["sqlalchemy"], "import importlib; importlib.import_module(%r)" % module)
+    imports_models = module != "web_flask.0-hello_route" and module != "web_flask.6-number_odd_or_even"
+    assert (out.returncode != 0) == imports_models, out.stderr
+    if imports_models:
+        assert "sqlalchemy" in out.stderr.splitlines()[-1]
+
+
+def test_the_file_storage_needs_no_database_driver(workdir):
+    """The apps without HBNB_TYPE_STORAGE=db run in venvs without MySQLdb (no system site packages):
+    with every MySQL driver unimportable, every app imports, the API stores a State in file.json and
+    the front page lists it; no driver was loaded."""
+    out = _without(["MySQLdb", "pymysql", "mysql"], """
+        import importlib, json
+        page, front, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
+        apps = {module: importlib.import_module(module).app for module in modules}
+        response = apps["api.v1.app"].test_client().post("/api/v1/states", json={"name": "Ohio"})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        assert "Ohio" in apps[front].test_client().get(page).get_data(as_text=True)
+        import models
+        print(json.dumps([models.storage_t, type(models.storage).__name__, type(models.base_model.Base).__name__,
+                          sorted(m for m in sys.modules if m.lower().startswith(("mysqldb", "pymysql")) and sys.modules[m])]))
+    """, FRONT_PAGE, FRONT_TARGET.partition(":")[0], *[t.partition(":")[0] for t in TARGETS])
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [None, "FileStorage", "object", []]
+    assert json.loads(out.stdout) == [None, "FileStorage", "DeclarativeMeta", []]
     assert "Ohio" in (workdir / "file.json").read_text()
 
 
-def test_db_storage_needs_sqlalchemy(workdir):
-    """With HBNB_TYPE_STORAGE=db, SQLAlchemy missing is an ImportError naming it, at import."""
-    code = "import sys; sys.modules['sqlalchemy'] = None; import models"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HBNB_")}
-    env.update(PYTHONPATH=str(SOURCE), HBNB_TYPE_STORAGE="db")
-    out = subprocess.run([sys.executable, "-B", "-c", code], cwd=workdir, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0
-    assert "sqlalchemy" in out.stderr.splitlines()[-1]
+def _city_and_place(state_id, city_name, place_name, **place):
+    """A City of the state and a Place in it, saved through the models (the API creates neither)."""
+    from models.city import City
+    from models.place import Place
+
+    city = City(state_id=state_id, name=city_name)
+    city.save()
+    place = Place(city_id=city.id, name=place_name, **place)
+    place.save()
+    return city, place
 
 
 # --- file storage: redeploys and the state-directory symlink -------------------------------------
@@ -539,44 +646,63 @@ def test_file_storage_without_a_file_is_empty(workdir):
 
 # --- web_dynamic ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/2-hbnb/", "/2-hbnb"])
+def _page_states(page):
+    """The page's States filter: (state, [its cities]) in the order shown."""
+    locations = re.search(r'<div class="locations">(.*?)</div>', page, re.S).group(1)
+    return [(name, re.findall(r"<li>(.*?)</li>", cities))
+            for name, cities in re.findall(r"<h2>(.*?)</h2>\s*<ul>(.*?)</ul>", locations, re.S)]
+
+
+@pytest.mark.parametrize("path", [FRONT_PAGE, FRONT_PAGE.rstrip("/")])
 def test_front_page(path):
-    post_state(client("api.v1.app:app"), "Texas")
-    post_state(client("api.v1.app:app"), "Arizona")
-    response = client("web_dynamic.2-hbnb:app").get(path)
+    from models.amenity import Amenity
+
+    api = client("api.v1.app:app")
+    texas = post_state(api, "Texas")
+    post_state(api, "Arizona")
+    _city_and_place(texas["id"], "Houston", "Loft")
+    _city_and_place(texas["id"], "Austin", "Barn")
+    wifi = Amenity(name="Wifi")
+    wifi.save()
+    response = client(FRONT_TARGET).get(path)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
 
     assert "<title>AirBnB clone</title>" in page
     assert re.search(r'<header>.*<div id="api_status"[^>]*></div>.*</header>', page, re.S)
-    cache_ids = re.findall(r'"/static/(?:styles/4-common\.css|styles/3-header\.css|scripts/2-hbnb\.js)\?([^"]+)"',
-                           page)
-    assert len(cache_ids) == 3
-    assert len(set(cache_ids)) == 1
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", cache_ids[0])
-    states = re.search(r'<ul id="states">(.*?)</ul>', page, re.S).group(1)
-    assert re.findall(r"<li>(.*?)</li>", states) == ["Arizona", "Texas"]
+    # Relative links, as in the public repository: from the site's / they are /static/...
+    links = re.findall(r'(?:href|src)="(\.\./static/[^"?]+)(?:\?([^"]+))?"', page)
+    assert [link for link, _ in links] == ["../static/" + f for f in STYLES + (JQUERY, "scripts/%s.js" % FRONT_STEP)]
+    cache_ids = {cache_id for link, cache_id in links if not link.endswith(JQUERY)}
+    assert len(cache_ids) == 1
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", cache_ids.pop())
+    assert _page_states(page) == [("Arizona", []), ("Texas", ["Austin", "Houston"])]
+    assert re.findall(r'<input type="checkbox" data-id="([^"]+)" data-name="([^"]+)">', page) == [(wifi.id, "Wifi")]
+    assert '<section class="places">' in page  # filled by the script from the API
     # Nothing from elsewhere: test hosts have no internet.
     assert "http://" not in page and "https://" not in page and "//" not in page.replace("://", "")
 
 
+def test_front_page_escapes_what_it_shows():
+    post_state(client("api.v1.app:app"), "<b>Bold</b>")
+    page = client(FRONT_TARGET).get(FRONT_PAGE).get_data(as_text=True)
+    assert "&lt;b&gt;Bold&lt;/b&gt;" in page and "<b>Bold" not in page
+
+
 def test_front_page_cache_id_changes_per_request():
-    web = client("web_dynamic.2-hbnb:app")
-    pattern = r"2-hbnb\.js\?([^\"]+)\""
-    first, second = (re.search(pattern, web.get("/").get_data(as_text=True)).group(1) for _ in range(2))
+    web = client(FRONT_TARGET)
+    pattern = re.escape(FRONT_STEP) + r"\.js\?([^\"]+)\""
+    first, second = (re.search(pattern, web.get(FRONT_PAGE).get_data(as_text=True)).group(1) for _ in range(2))
     assert first != second
 
 
-@pytest.mark.parametrize("path, mimetype", [
-    ("styles/4-common.css", "text/css"),
-    ("styles/3-header.css", "text/css"),
-    ("scripts/2-hbnb.js", "text/javascript"),
-])
-def test_static_files_are_served(path, mimetype):
+@pytest.mark.parametrize("path", STYLES + (JQUERY, "scripts/%s.js" % FRONT_STEP))
+def test_static_files_are_served(path):
+    """By the app itself too (Nginx serves them from the release's copy in the sandbox)."""
     assert (STATIC / path).is_file()
-    response = client("web_dynamic.2-hbnb:app").get("/static/%s?cache-id" % path)
+    response = client(FRONT_TARGET).get("/static/%s?cache-id" % path)
     assert response.status_code == 200
-    assert response.mimetype == mimetype
+    assert response.mimetype == ("text/css" if path.endswith(".css") else "text/javascript")
     assert response.get_data() == (STATIC / path).read_bytes()
 
 
@@ -594,94 +720,188 @@ def test_api_status_styles():
     assert re.search(r"background-color:\s*#ff545f", rules["#api_status.available"], re.I)
 
 
-def test_styles_and_script_load_nothing_from_elsewhere():
-    for path in ("styles/4-common.css", "styles/3-header.css", "scripts/2-hbnb.js"):
+def test_styles_load_nothing_from_elsewhere():
+    for path in STYLES:
         text = (STATIC / path).read_text()
         assert "http://" not in text and "https://" not in text, path
         assert "@import" not in text and "url(" not in text, path
-    script = (STATIC / "scripts/2-hbnb.js").read_text()
-    assert "fetch('/api/v1/status/'" in script.replace("getJSON(", "fetch(")
-    assert "'/api/v1/states/'" in script
-    assert "jQuery" not in script and "$(" not in script
 
 
-NODE_HARNESS = r"""
-const fs = require('fs');
-const vm = require('vm');
-const responses = JSON.parse(process.argv[3]);
-function element (tag) {
-  const classes = new Set();
-  return {
-    tagName: tag, attrs: {}, textContent: '', children: [], classes,
-    classList: { add: (c) => classes.add(c), remove: (c) => classes.delete(c) },
-    setAttribute (k, v) { this.attrs[k] = String(v); },
-    replaceChildren (...nodes) { this.children = nodes; }
-  };
-}
-const elements = { api_status: element('DIV'), states: element('UL') };
-const requested = [];
-let ready = null;
-const sandbox = {
-  console: { error () {}, log () {} },
-  document: {
-    addEventListener (event, fn) { if (event === 'DOMContentLoaded') ready = fn; },
-    getElementById: (id) => elements[id],
-    createElement: (tag) => element(tag.toUpperCase())
-  },
-  fetch (url) {
-    requested.push(url);
-    const r = responses[url];
-    if (!r) return Promise.reject(new TypeError('Failed to fetch'));
-    return Promise.resolve({ ok: r.status < 400, status: r.status, json: () => Promise.resolve(r.body) });
-  }
-};
-vm.runInNewContext(fs.readFileSync(process.argv[2], 'utf8'), sandbox);
-ready();
-setTimeout(() => {
-  const s = elements.api_status;
-  process.stdout.write(JSON.stringify({
-    requested, status: s.attrs['data-status'] || null, classes: [...s.classes], text: s.textContent,
-    states: elements.states.children.map((li) => [li.tagName, li.textContent])
-  }));
-}, 100);
-"""
+def test_jquery_is_vendored_with_its_license():
+    """jQuery 3 from the npm registry (`npm pack jquery@3`, dist/jquery.min.js) as published: its
+    license header first, the version in the file name, the license text beside it."""
+    text = (STATIC / JQUERY).read_text()
+    version = re.match(r"/\*! jQuery v(3\.\d+\.\d+) \| \(c\) OpenJS Foundation and other contributors \| "
+                       r"jquery\.com/license \*/\n", text)
+    assert version and JQUERY == "scripts/jquery-%s.min.js" % version.group(1)
+    license_text = (STATIC / JQUERY.replace(".min.js", ".LICENSE.txt")).read_text()
+    assert "Copyright OpenJS Foundation" in license_text and "Permission is hereby granted" in license_text
+    assert "sourceMappingURL" not in text  # no request for a map the release does not carry
 
 
-def run_script(tmp_path, responses):
-    node = shutil.which("node") or shutil.which("nodejs")
-    if node is None:
-        pytest.skip("no node to run 2-hbnb.js with")
-    harness = tmp_path / "harness.js"
-    harness.write_text(NODE_HARNESS)
-    out = subprocess.run([node, str(harness), str(STATIC / "scripts/2-hbnb.js"), json.dumps(responses)],
-                         capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(out.stdout)
+def _script_urls():
+    """Every URL the front end's script names (its string literals that hold a scheme or a path)."""
+    return re.findall(r"'((?:https?:)?/[^']*)'", SCRIPT.read_text())
 
 
-def test_script_api_up(tmp_path):
-    result = run_script(tmp_path, {
-        "/api/v1/status/": {"status": 200, "body": {"status": "OK"}},
-        "/api/v1/states/": {"status": 200, "body": [{"name": "Texas"}, {"name": "Arizona"}]},
-    })
-    assert result["requested"] == ["/api/v1/status/", "/api/v1/states/"]
-    assert result["status"] == "OK"
-    assert result["classes"] == ["available"]
-    assert result["text"] == "API OK"
-    assert result["states"] == [["LI", "Arizona"], ["LI", "Texas"]]
+def test_script_uses_jquery_and_calls_the_api_at_the_hard_coded_origin():
+    """Like the public repository: $.get for the status, $.ajax POST for places_search, and both
+    at http://0.0.0.0:5001, never a URL relative to the page."""
+    script = SCRIPT.read_text()
+    assert "$.get('http://0.0.0.0:5001/api/v1/status/')" in script
+    assert re.search(r"\$\.ajax\(\{\s*type: 'POST',\s*url: 'http://0\.0\.0\.0:5001/api/v1/places_search/'", script)
+    assert "fetch(" not in script and "XMLHttpRequest" not in script
+    assert _script_urls() == ["http://0.0.0.0:5001/api/v1/status/", "http://0.0.0.0:5001/api/v1/places_search/"]
 
 
-@pytest.mark.parametrize("responses", [
-    {},  # the API does not answer
-    {"/api/v1/status/": {"status": 502, "body": None}},
-    {"/api/v1/status/": {"status": 200, "body": {"status": "down"}},
-     "/api/v1/states/": {"status": 200, "body": []}},
-    {"/api/v1/status/": {"status": 200, "body": {"status": "OK"}}},  # the states request fails
-], ids=["unreachable", "http-502", "not-ok", "states-fail"])
-def test_script_api_error(tmp_path, responses):
-    result = run_script(tmp_path, responses)
-    assert result["status"] == "error"
-    assert result["classes"] == []
-    assert result["states"] == []
+def _web_plan():
+    """The sandbox web host's apps and Nginx locations as berth plans them (tests/planview.py)."""
+    import planview
+    from ansible_collections.berth.stack.plugins.module_utils import berth_plan
+
+    view = planview.view("web1")
+    return berth_plan.flask_app(view)["apps"], berth_plan.nginx(view)["locations"]
+
+
+def _location(locations, path):
+    """The location Nginx picks for ``path``: an exact match first, then the longest prefix."""
+    return next((loc for loc in locations if (path == loc["prefix"] if loc["exact"] else path.startswith(loc["prefix"]))),
+                None)
+
+
+def test_nginx_rewrites_the_script_s_origin_to_the_api_s_route():
+    """The proof that the rewrite makes the page work: the location serving the script rewrites
+    the origin every API URL of the script starts with; rewritten, each URL is a path of the
+    site that Nginx sends to the API app, at the path the API serves."""
+    _, locations = _web_plan()
+    script_location = _location(locations, "/static/scripts/%s.js" % FRONT_STEP)
+    assert script_location["kind"] == "static" and script_location["app"] == "hbnb_front"
+    api = client("api.v1.app:app")
+    for url in _script_urls():
+        origin = next(o for o in script_location["origins"] if url.startswith(o + "/"))
+        path = url[len(origin):]
+        served = _location(locations, path)
+        assert (served["app"], served["kind"], served["to"]) == ("hbnb_api", "proxy", ""), url
+        method = "post" if "search" in path else "get"
+        assert getattr(api, method)(path, json={}).status_code == 200, path
+    # And the page itself: the site's / is the front end's page.
+    page = _location(locations, "/")
+    assert (page["app"], page["exact"], page["to"]) == ("hbnb_front", True, FRONT_PAGE)
+
+
+# --- the page in a real browser, behind a stand-in of the web host's Nginx site -------------------
+
+SUB_FILTER_TYPES = ("text/html", "text/css", "text/javascript", "application/javascript", "application/json")
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        """Quiet."""
+
+
+def nginx_site_standin(records, locations, rewrite=True, api_status=None):
+    """A WSGI stand-in for the web host's Nginx site (roles/nginx/templates/site.conf.j2) over the
+    sample's apps imported in-process (not gunicorn, not Nginx: the sandbox and four-apps-one-host
+    run those). It takes the plan's locations as Nginx does (exact, then the longest prefix), passes
+    a proxy location to its app with the public path replaced by the app path (``to``), serves a
+    static location from the source's directory, answers 404 elsewhere, and, with ``rewrite``,
+    replaces each origin of the location by "" in a text response, as its sub_filter does.
+    ``api_status`` (e.g. 502) answers the API's location with that status instead."""
+    by_name = {record["name"]: record for record in records}
+
+    def site(environ, start_response):
+        path = environ["PATH_INFO"]
+        loc = _location(locations, path)
+        status, headers, body = "404 Not Found", [("Content-Type", "text/plain")], b"not found"
+        if loc is not None and loc["kind"] == "static":
+            index = int(re.search(r"/public/(\d+)/$", loc["alias"]).group(1))
+            directory = SOURCE / by_name[loc["app"]]["static"][index]["dir"]
+            target = (directory / path[len(loc["prefix"]):]).resolve()
+            if target.is_file() and directory.resolve() in target.parents:
+                status, body = "200 OK", target.read_bytes()
+                headers = [("Content-Type", mimetypes.guess_type(target.name)[0] or "application/octet-stream")]
+        elif loc is not None and api_status and loc["app"] == "hbnb_api":
+            status = "%d Stand-in" % api_status
+        elif loc is not None:
+            app_path = loc["to"] if loc["exact"] else (loc["to"] + path[len(loc["prefix"]):] if loc["to"] else path)
+            answer = {}
+            result = load(by_name[loc["app"]]["wsgi"])(
+                dict(environ, PATH_INFO=app_path),
+                lambda status_, headers_, exc_info=None: answer.update(status=status_, headers=headers_))
+            try:
+                body = b"".join(result)
+            finally:
+                getattr(result, "close", lambda: None)()
+            status = answer["status"]
+            headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
+        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "").split(";")[0]
+        if rewrite and loc is not None and ctype in SUB_FILTER_TYPES:
+            for origin in loc["origins"]:
+                body = body.replace(origin.encode(), b"")
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+    return site
+
+
+@pytest.fixture
+def site_url():
+    """Serve a stand-in site on a free port of 127.0.0.1; yields a function (rewrite, api_status) -> its URL."""
+    servers = []
+
+    def serve(**kwargs):
+        records, locations = _web_plan()
+        server = make_server("127.0.0.1", 0, nginx_site_standin(records, locations, **kwargs),
+                             server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return "http://127.0.0.1:%d/" % server.server_address[1]
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _browser_check(url, *expect):
+    from project import load as load_tool
+
+    tool = load_tool("browser_check", "tools/browser_check.py")
+    if not os.access(tool.CHROMIUM, os.X_OK):
+        pytest.skip("no %s (make browser installs it)" % tool.CHROMIUM)
+    return subprocess.run([sys.executable, str(ROOT / "tools/browser_check.py"), url, *expect, "--timeout", "60"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_in_a_browser_the_page_reaches_the_api_through_the_rewritten_origin(site_url):
+    """The sample's page, its vendored jQuery and its script in headless Chromium, behind the
+    stand-in site: the status light turns on and the places the API returns are shown."""
+    texas = post_state(client("api.v1.app:app"), "Texas")
+    _city_and_place(texas["id"], "Austin", "Barn on the hill", max_guest=3, price_by_night=80)
+    out = _browser_check(site_url(), "--expect-class", "api_status:available", "--expect-attr",
+                         "api_status:data-status=OK", "--expect-text", "Barn on the hill",
+                         "--expect-text", "3 Guests", "--expect-text", "Austin")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _port_5001_is_free():
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", 5001)) != 0
+
+
+@pytest.mark.parametrize("kwargs", [{"rewrite": False}, {"api_status": 502}], ids=["origin-not-rewritten", "api-502"])
+def test_in_a_browser_the_light_stays_off_without_the_rewrite_or_the_api(site_url, kwargs):
+    """Without the rewrite the script calls http://0.0.0.0:5001, which is not the site (nothing
+    listens there on this machine); with the API failing, the light is off too."""
+    if not _port_5001_is_free():
+        pytest.skip("something listens on port 5001 here")
+    out = _browser_check(site_url(**kwargs), "--expect-attr", "api_status:data-status=error", "--attempts", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 # --- the source tree as a whole ------------------------------------------------------------------
@@ -690,7 +910,50 @@ def _python_files():
     return sorted(p for p in SOURCE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-DB_ONLY = ("sqlalchemy", "models.engine.db_storage")  # imported with HBNB_TYPE_STORAGE=db only
+# Distribution of each module the sample imports (not of the standard library, not its own).
+DISTRIBUTIONS = {"flask": "flask", "markupsafe": "markupsafe", "jinja2": "jinja2", "werkzeug": "werkzeug",
+                 "flask_cors": "flask-cors", "flasgger": "flasgger", "sqlalchemy": "sqlalchemy"}
+# What the public AirBnB_clone_v4 repositories' apps import besides (docs/holdout.md): the pins cover
+# it, so such a repository deploys by changing flask_app_source_dir alone.
+PUBLIC_REPOSITORY_IMPORTS = {"flask_migrate": "flask-migrate", "requests": "requests"}
+
+
+def _pinned():
+    return {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower(): line.split("==")[1]
+            for line in INVENTORY["flask_app_requirements"]}
+
+
+def test_requirements_cover_every_import():
+    """Only the standard library, the sample's own packages and what the inventory pins
+    (flask_app_requirements: the repository has no requirements file), every pin exact. One list
+    for every app: each imports models, and models import SQLAlchemy. The database storage's
+    module only under `if storage_t == "db"` (its driver, MySQLdb, is Debian's)."""
+    pinned = _pinned()
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][0-9A-Za-z.]*", line) for line in INVENTORY["flask_app_requirements"])
+    imported = set()
+    for path in _python_files():
+        tree = ast.parse(path.read_text(), str(path))
+        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for full in names:
+                if full == "models.engine.db_storage":
+                    assert _db_guarded(node, parents), "%s imports %s unguarded" % (path, full)
+                name = full.split(".")[0]
+                if name in sys.stdlib_module_names or name in PACKAGES:
+                    continue
+                imported.add(name)
+                assert DISTRIBUTIONS.get(name) in pinned, "%s imports %s, not pinned" % (path, name)
+    assert {"flask", "flask_cors", "flasgger", "sqlalchemy"} <= imported
+    for name, spec in APPS.items():
+        assert "requirements" not in spec, "%s: one list of pins for every app" % name
+    for name, distribution in PUBLIC_REPOSITORY_IMPORTS.items():
+        assert distribution in pinned, name
 
 
 def _db_guarded(node, parents):
@@ -703,42 +966,6 @@ def _db_guarded(node, parents):
             return True
         child = parent
     return False
-
-
-def test_requirements_cover_every_import():
-    """Only the standard library, the sample's own packages and what the inventory pins
-    (flask_app_requirements: the repository has no requirements file). SQLAlchemy only for the
-    database storage: imported under `if storage_t == "db"` (or by db_storage.py, itself imported
-    so), and pinned by every app the inventory runs with HBNB_TYPE_STORAGE=db."""
-    pinned = {line.split("==")[0].lower() for line in _inventory()["flask_app_requirements"] if "==" in line}
-    distribution = {"flask": "flask", "markupsafe": "markupsafe", "jinja2": "jinja2", "werkzeug": "werkzeug"}
-    db_only = []
-    for path in _python_files():
-        tree = ast.parse(path.read_text(), str(path))
-        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module]
-            else:
-                continue
-            for full in names:
-                if full.split(".")[0] in DB_ONLY or full in DB_ONLY:
-                    if path != SOURCE / "models/engine/db_storage.py":
-                        assert _db_guarded(node, parents), "%s imports %s unguarded" % (path, full)
-                    db_only.append(full)
-                    continue
-                name = full.split(".")[0]
-                if name in sys.stdlib_module_names or name in PACKAGES:
-                    continue
-                assert distribution.get(name) in pinned, "%s imports %s, not pinned" % (path, name)
-    assert "models.engine.db_storage" in db_only and "sqlalchemy" in db_only
-    inventory = _inventory()
-    for name, spec in inventory["flask_apps"].items():
-        if (spec.get("env") or {}).get("HBNB_TYPE_STORAGE") == "db":
-            requirements = spec.get("requirements") or inventory["flask_app_requirements"]
-            assert any(re.match(r"(?i)sqlalchemy==", line) for line in requirements), name
 
 
 def _port_5000(tree):

@@ -915,6 +915,11 @@ def nginx_locations(records):
     return sorted(locations, key=lambda loc: (not loc["exact"], -len(loc["prefix"]), loc["prefix"]))
 
 
+def serves_every_path(locations):
+    """Whether one of the locations is the prefix / (every path no longer location takes)."""
+    return any(loc["prefix"] == "/" and not loc["exact"] for loc in locations)
+
+
 def public_path(route, path):
     """The path a client requests through ``route`` to reach the app's ``path``, or None."""
     if route.get("exact"):

@@ -731,7 +731,7 @@ def nginx(v):
     group = str(v.get("nginx_upstream_group") or "")
     section = {"http": http, "https": https, "status": status, "https_enabled": https_enabled,
                "mode": "lb" if group else "apps", "upstream_name": "berth_backend",
-               "upstream": None, "apps": [], "locations": []}
+               "upstream": None, "apps": [], "locations": [], "not_found_location": False}
     if group:
         members = v.all_groups.get(group) or []
         if not members or v.name in members:
@@ -772,7 +772,15 @@ def nginx(v):
         upstreams.append(item)
     section["apps"] = upstreams
     section["locations"] = apps_core.nginx_locations(records)
+    # With no app on the prefix / (the front end on exactly /, say), the paths no location takes
+    # get Nginx's 404 instead of its compiled-in html directory (Debian's "Welcome to nginx").
+    section["not_found_location"] = not apps_core.serves_every_path(section["locations"]) and not any(
+        ROOT_LOCATION_RE.search(str(block)) for block in v.get("nginx_extra_locations") or [])
     return section
+
+
+# An nginx_extra_locations block that is itself `location / {`.
+ROOT_LOCATION_RE = re.compile(r"(?m)^\s*location\s+/\s*\{")
 
 
 def lb_backends(v, group):

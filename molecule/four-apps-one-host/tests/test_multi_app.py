@@ -84,6 +84,20 @@ def _nginx(web):
     return _entries(web)["nginx_http"]["port"]
 
 
+def _route(route):
+    """A route of the inventory as berth_apps normalizes it (public path, exact, app path)."""
+    route = {"prefix": route} if isinstance(route, str) else dict(route)
+    exact = route.get("exact")
+    to = "/" if route.get("strip") else str(route.get("to") or "")
+    return {"prefix": exact or route["prefix"], "exact": bool(exact), "to": to, "strip": to == "/" and not exact}
+
+
+def _front(web):
+    """The front end's settings and its page's step (web_dynamic/<N>-hbnb.py serves /<N>-hbnb/)."""
+    _, spec, _ = _app(web, "hbnb_front")
+    return spec, spec["wsgi"].split(".", 1)[1].split(":")[0]
+
+
 def test_every_host_runs_the_four_apps():
     for web in WEB:
         assert [a[0] for a in _apps(web)] == ["hbnb", "hbnb_api", "hbnb_dynamic", "hbnb_front"]
@@ -110,10 +124,7 @@ def test_app_health_route_through_nginx(web, app):
     host = _host(web)
     _, spec, entry = _app(web, app)
     health = spec.get("health") or {"path": "/health", "json": {"status": "ok"}}
-    record = {"routes": [r if isinstance(r, dict) else {"prefix": r} for r in spec["routes"]],
-              "health": {"path": health["path"]}}
-    for route in record["routes"]:
-        route.setdefault("strip", False)
+    record = {"routes": [_route(r) for r in spec["routes"]], "health": {"path": health["path"]}}
     path = berth_apps.nginx_path(record)
     assert path, "no route of %s reaches %s" % (app, health["path"])
     out = host.run("curl -sS -o /tmp/body -w '%%{http_code}' http://127.0.0.1:%s%s", str(_nginx(web)), path)
@@ -127,14 +138,38 @@ def test_app_health_route_through_nginx(web, app):
 
 @pytest.mark.parametrize("web", WEB)
 def test_sample_routes_through_nginx(web):
+    """The site's paths mapped onto the apps' own: /airbnb-onepage/ is the hello app's /, / the
+    front end's page (exactly: its own /<N>-hbnb/ and any other path are not routed)."""
     host = _host(web)
     base = "http://127.0.0.1:%d" % _nginx(web)
     assert host.check_output("curl -fsS %s/airbnb-onepage/" % base) == "Hello HBNB!"
     assert "89 is odd" in host.check_output("curl -fsS %s/airbnb-dynamic/number_odd_or_even/89" % base)
     assert "88 is even" in host.check_output("curl -fsS %s/airbnb-dynamic/number_odd_or_even/88" % base)
     assert json.loads(host.check_output("curl -fsS %s/api/v1/status" % base)) == {"status": "OK"}
+    _, step = _front(web)
     page = host.check_output("curl -fsS %s/" % base)
-    assert 'id="api_status"' in page and "/static/scripts/2-hbnb.js" in page
+    assert 'id="api_status"' in page and "../static/scripts/%s.js" % step in page
+    for path in ("/%s/" % step, "/index.html", "/nowhere"):
+        assert host.check_output("curl -sS -o /dev/null -w '%%{http_code}' %s%s", base, path) == "404", path
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_the_front_end_s_hard_coded_api_origin_is_rewritten_by_nginx(web):
+    """The release's script calls the API at an origin of the inventory's origins; through Nginx
+    the same file calls it origin-relative, on the site itself."""
+    host = _host(web)
+    spec, step = _front(web)
+    static = spec["static"][0]
+    script = "scripts/%s.js" % step
+    source = (PROJECT / "roles/flask_app/files/hbnb" / static["dir"] / script).read_text()
+    called = [o for o in spec["origins"] if o + "/api/v1/" in source]
+    assert called, "the sample's script no longer calls a hard-coded origin"
+    served = host.check_output("curl -fsS http://127.0.0.1:%s%s%s", str(_nginx(web)), static["prefix"], script)
+    for origin in spec["origins"]:
+        assert origin not in served
+    assert "'/api/v1/status/'" in served
+    # check_output drops the trailing newline.
+    assert served.rstrip("\n") == source.replace(called[0], "").rstrip("\n")
 
 
 @pytest.mark.parametrize("web", WEB)
@@ -154,7 +189,8 @@ def test_nginx_worker_reads_static_files_but_no_code_venv_or_env(web):
     host = _host(web)
     root = "/srv/hbnb_front/current"
     assert host.run("runuser -u www-data -- cat %s/public/0/styles/4-common.css", root).rc == 0
-    for path in (root + "/src/web_dynamic/2-hbnb.py", root + "/venv/pyvenv.cfg", root + "/requirements.berth.txt",
+    _, step = _front(web)
+    for path in (root + "/src/web_dynamic/%s.py" % step, root + "/venv/pyvenv.cfg", root + "/requirements.berth.txt",
                  "/etc/hbnb_front/app.env", "/etc/hbnb_front/gunicorn.conf.py"):
         assert host.run("runuser -u www-data -- head -c1 %s", path).rc != 0, path
 
@@ -339,8 +375,9 @@ def test_api_on_the_agents_cmd_port_is_refused_before_any_change():
 
 
 def test_front_end_page_reaches_the_api_in_a_real_browser():
-    """Headless Chromium loads / through the load balancer; the page's own JavaScript calls the
-    API by its relative URL and renders its status."""
+    """Headless Chromium loads / through the load balancer; the page's own JavaScript (jQuery, its
+    hard-coded API origin rewritten by Nginx) calls the API through the load balancer and renders
+    its status."""
     lb = LB[0]
     port = _entries(lb)["nginx_http"]["port"]
     out = subprocess.run(

@@ -1,17 +1,12 @@
 #!/usr/bin/python3
 """Contains class Amenity."""
-import models
-from models.base_model import Base, BaseModel
+from sqlalchemy import Column, String
 
-if models.storage_t == "db":
-    from sqlalchemy import Column, String
+from models.base_model import Base, BaseModel
 
 
 class Amenity(BaseModel, Base):
     """Representation of an amenity."""
 
-    if models.storage_t == "db":
-        __tablename__ = 'amenities'
-        name = Column(String(128), nullable=False)
-    else:
-        name = ""
+    __tablename__ = 'amenities'
+    name = Column(String(128), nullable=False)

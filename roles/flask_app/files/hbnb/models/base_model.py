@@ -1,29 +1,29 @@
 #!/usr/bin/python3
-"""Contains class BaseModel, from which every model class derives.
+"""Contains class BaseModel, from which every model class derives, and Base,
+SQLAlchemy's declarative base of every table.
 
-With the database storage (models.storage_t == "db") ``Base`` is SQLAlchemy's
-declarative base and BaseModel carries the columns every table shares; the
-dates are then naive UTC (what a MySQL DATETIME column holds), kept to the
-microsecond. Otherwise ``Base`` is ``object`` and SQLAlchemy is not imported.
+As in the public repository, SQLAlchemy is imported here whatever the storage:
+the model classes are mapped to their tables in both storages, and the file
+storage simply never opens a database. BaseModel carries the columns every
+table shares. With the database storage the dates are naive UTC (what a MySQL
+DATETIME column holds), kept to the microsecond; with the file storage they are
+aware UTC dates.
 """
 import uuid
 from datetime import datetime, timezone
 
+from sqlalchemy import Column, DateTime, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import declarative_base
+
 import models
 
+Base = declarative_base()
+
+# DATETIME(6) on MySQL/MariaDB: a bare DATETIME drops (MariaDB) or rounds (MySQL)
+# the microseconds, and an object read back would not match the one saved.
+DATETIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 DATES = ("created_at", "updated_at")
-
-if models.storage_t == "db":
-    from sqlalchemy import Column, DateTime, String
-    from sqlalchemy.dialects import mysql
-    from sqlalchemy.orm import declarative_base
-
-    Base = declarative_base()
-    # DATETIME(6) on MySQL/MariaDB: a bare DATETIME drops (MariaDB) or rounds (MySQL)
-    # the microseconds, and an object read back would not match the one saved.
-    DATETIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-else:
-    Base = object
 
 
 def utcnow():
@@ -33,12 +33,12 @@ def utcnow():
 
 
 class BaseModel:
-    """The attributes and methods every model shares."""
+    """The attributes and methods every model shares (a mixin: each model
+    class derives from BaseModel and Base, and gets a copy of these columns)."""
 
-    if models.storage_t == "db":
-        id = Column(String(60), primary_key=True)
-        created_at = Column(DATETIME, default=utcnow)
-        updated_at = Column(DATETIME, default=utcnow)
+    id = Column(String(60), primary_key=True)
+    created_at = Column(DATETIME, default=utcnow)
+    updated_at = Column(DATETIME, default=utcnow)
 
     def __init__(self, *args, **kwargs):
         """Initializes a new object, or rebuilds one from its to_dict() form."""
@@ -58,7 +58,7 @@ class BaseModel:
     def __str__(self):
         """String representation of the object."""
         return "[{:s}] ({:s}) {}".format(type(self).__name__, self.id,
-                                         self.__dict__)
+                                         self.to_dict())
 
     def save(self):
         """Updates updated_at and writes the object to the storage."""

@@ -2,12 +2,12 @@
 """Starts a Flask web application.
 
 Routes:
-    /                  returns "Hello HBNB!"
-    /airbnb-onepage/   returns "Hello HBNB!"
+    /    returns "Hello HBNB!"
 
-Like the public exercise: no health route of its own. berth gates it on
-/airbnb-onepage/ (inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml)
-and proves from /proc which release answers.
+Like the public exercise: only /, and no health route of its own. The sandbox
+inventory (inventories/sandbox/group_vars/airbnb_clone/flask_apps.yml) routes
+the site's /airbnb-onepage/ onto this /, gates the app on / and berth proves
+from /proc which release answers.
 """
 import os
 
@@ -20,12 +20,6 @@ app.config["SECRET_KEY"] = os.environ.get("FLASK_SECRET_KEY") or None
 @app.route("/", strict_slashes=False)
 def hello_hbnb():
     """Displays 'Hello HBNB!'."""
-    return "Hello HBNB!"
-
-
-@app.route("/airbnb-onepage/", strict_slashes=False)
-def airbnb_onepage():
-    """Displays 'Hello HBNB!' (the route of the original exercise)."""
     return "Hello HBNB!"
 
 

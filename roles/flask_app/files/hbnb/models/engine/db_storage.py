@@ -35,9 +35,11 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from models.amenity import Amenity
 from models.base_model import Base
+from models.city import City
+from models.place import Place
 from models.state import State
 
-classes = {"Amenity": Amenity, "State": State}
+classes = {"Amenity": Amenity, "City": City, "Place": Place, "State": State}
 
 
 class DBStorage:

@@ -15,9 +15,12 @@ import threading
 
 from models.amenity import Amenity
 from models.base_model import BaseModel
+from models.city import City
+from models.place import Place
 from models.state import State
 
-classes = {"Amenity": Amenity, "BaseModel": BaseModel, "State": State}
+classes = {"Amenity": Amenity, "BaseModel": BaseModel, "City": City, "Place": Place,
+           "State": State}
 
 
 class FileStorage:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 app_views = Blueprint("app_views", __name__)
 
-from api.v1.views import index, states  # noqa: E402,F401  (they add their routes to app_views)
+from api.v1.views import index, places, states  # noqa: E402,F401  (they add their routes to app_views)

@@ -4,6 +4,8 @@ from flask import abort, jsonify, request
 
 from api.v1.views import app_views
 from models import storage
+from models.city import City
+from models.place import Place
 from models.state import State
 
 IGNORED = ("id", "created_at", "updated_at", "__class__")
@@ -42,10 +44,19 @@ def get_state(state_id):
 @app_views.route("/states/<state_id>", methods=["DELETE"],
                  strict_slashes=False)
 def delete_state(state_id):
-    """Deletes a State object; returns an empty dictionary."""
+    """Deletes a State object, its cities and their places; returns an empty
+    dictionary."""
     state = storage.get(State, state_id)
     if state is None:
         abort(404)
+    cities = [city for city in storage.all(City).values()
+              if city.state_id == state.id]
+    city_ids = {city.id for city in cities}
+    for place in storage.all(Place).values():
+        if place.city_id in city_ids:
+            storage.delete(place)
+    for city in cities:
+        storage.delete(city)
     storage.delete(state)
     storage.save()
     return jsonify({}), 200
