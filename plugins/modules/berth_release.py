@@ -27,8 +27,8 @@ description:
   - An app that fails does not stop the others; the module fails when any did, naming for each the
     variable to fix, the host and the fix, and still returns RV(built) and RV(failed_apps). Nothing here
     moves C(current).
-  - Builds run under the host's build lock (an flock on C(/run/berth/build.lock) naming its holder's pid):
-    a build left running by a run killed on the controller is waited for, not built over; the
+  - Builds run under the host's build lock, an flock on C(/run/berth/build.lock) naming its holder's pid.
+    A build left running by a run killed on the controller is waited for, not built over; the
     module fails naming the holder when it held the lock for 30 minutes.
   - With O(checks), runs the check before a reload instead (or as well) - the current release's
     venv loads the app with its gunicorn config, as the app user.
