@@ -41,6 +41,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+released:
+  description: Whether this task gave back this run's lock (not reported as a change - the run took it unchanged).
+  returned: when O(state=absent)
+  type: bool
 holder:
   description: Who holds the lock after the task (absent when nobody does).
   returned: always
@@ -70,13 +74,15 @@ def main():
         mine = holder is not None and holder.get("run") == params["run"]
         if mine and not module.check_mode:
             berth_lock.release(params["run"], params["path"])
-        module.exit_json(changed=mine, holder=None if mine else holder)
+        # The run's own lock, taken in its first plan (unchanged there too) and given back at its end: the
+        # host is as the run found it, so a run that changed nothing else reports changed=0.
+        module.exit_json(changed=False, released=mine, holder=None if mine else holder)
     if module.check_mode:
         free = holder is None or holder.get("run") == params["run"]
         if not free:
             module.fail_json(msg="another berth run holds the deploy lock: " + berth_lock.describe(holder),
                              lock_holder=holder, lock_now=time.time())
-        module.exit_json(changed=holder is None, holder=holder)
+        module.exit_json(changed=False, holder=holder)
     held, holder = berth_lock.acquire(params["run"], params["info"], params["path"], params["replace"])
     if not held:
         module.fail_json(msg="another berth run holds the deploy lock: " + berth_lock.describe(holder),
