@@ -1,6 +1,7 @@
 """After the side effect: the failed v3 canary rolled back to v2 and drained; stage wave1
 rolled back to v1 by playbooks/rollback.yml and active; a rollback to a missing release
-refused before any drain.
+refused before any drain; then site.yml with v4, killed while building and killed right after
+the switch, repaired by the same command: every web host serves v4.
 
 Expected values come from the inventory the plays used (registry, groups); the
 release ids are the ones the side effect rolled out.
@@ -17,8 +18,8 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 WEB = RUNNER.get_hosts("web")
 CANARY = RUNNER.get_hosts("canary")
 LB = RUNNER.get_hosts("lb")
-# The release each web host serves after the side effect.
-SERVING = {name: ("v2" if name in CANARY else "v1") for name in WEB}
+# The release each web host serves after the side effect (the repaired site.yml run's).
+SERVING = {name: "v4" for name in WEB}
 
 
 def _host(name):
@@ -48,14 +49,17 @@ def test_v3_was_built_only_on_the_canary(name):
     assert current.endswith("/" + SERVING[name])
     assert host.file("/srv/hbnb/releases/v2/.berth-release").exists
     assert host.file("/srv/hbnb/releases/v3").exists == (name in CANARY)
+    # The release whose build was killed was finished (or built again), never switched to half-built.
+    assert host.file("/srv/hbnb/releases/v4/.berth-release").exists
+    assert not host.file("/run/berth/build.lock").exists or host.run("flock -n /run/berth/build.lock true").rc == 0
 
 
 @pytest.mark.parametrize("name", WEB)
 def test_pip_ran_once_per_host_the_later_releases_copied_its_venv(name):
-    """flask_app_venv_reuse: v2 and v3 have v1's pins (v3's requirements file differs from the
+    """flask_app_venv_reuse: v2, v3 and v4 have v1's pins (v3's requirements file differs from the
     sample's in its comment line only), so their venvs are copies of v1's, not pip runs."""
     host = _host(name)
-    releases = ["v1", "v2"] + (["v3"] if name in CANARY else [])
+    releases = ["v1", "v2"] + (["v3"] if name in CANARY else []) + ["v4"]
     origin = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv-origin" % r).content_string.strip() for r in releases}
     key = {r: host.file("/srv/hbnb/releases/%s/venv/.berth-venv" % r).content_string for r in releases}
     assert origin["v1"] == "pip"
