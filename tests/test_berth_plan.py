@@ -231,6 +231,14 @@ def test_a_changed_unit_restarts_and_reloads_systemd():
     assert applied["daemon_reload"] and applied["restart"] == ["hbnb_front"] and applied["reload"] == []
 
 
+def test_an_app_whose_build_failed_is_not_started_on_a_first_deploy():
+    section = plan.flask_app(planview.view("web1"))
+    full = deploy.without(_deployed(section, _probe(section)), ["hbnb_api"])
+    applied = deploy.apply(full, {"changed_paths": [], "entries": {}}, {"failed_apps": {"hbnb_api": "does not load"}})
+    assert sorted(applied["start"]) == sorted(n for n in APPS if n != "hbnb_api")
+    assert "hbnb-api.service" not in applied["start_units"]
+
+
 def test_the_files_of_a_deploy_are_units_and_configs_then_env_files_then_links():
     section = plan.flask_app(planview.view("web1"))
     full = _deployed(section, _probe(section))

@@ -218,7 +218,10 @@ def apply(plan, result, built=None):
         elif name in moved or record["conf_dir"] in dirs:
             reload.append(name)
     services = {r["name"]: r["service"] for r in plan["apps"]}
-    start = list(decision.get("not_running") or [])
+    # Only the apps this run deploys: an app whose build or import check failed (left out by
+    # without()) has no unit to start.
+    selected = set(_selected_names(plan))
+    start = [n for n in decision.get("not_running") or [] if n in selected]
     return {
         "daemon_reload": any(p.startswith(UNIT_DIR + "/") for p in changed),
         "restart": restart,
