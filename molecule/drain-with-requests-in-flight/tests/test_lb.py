@@ -44,7 +44,11 @@ def test_every_backend_in_upstream_on_its_http_port(host):
         web = host.get_host("ansible://%s?ansible_inventory=%s" % (name, os.environ["MOLECULE_INVENTORY_FILE"]))
         wv = web.ansible.get_variables()
         entry = berth_ports.berth_port(wv["berth_ports"], v["nginx_http_port_name"], wv.get("berth_ports_overrides", {}))
-        line = "server %s:%s " % (wv.get("ansible_host", name), entry["port"])
+        # The load balancer resolves each backend's address itself, on every converge: the server
+        # line names the address the name resolves to there (or the address as written).
+        address = wv.get("ansible_host", name)
+        resolved = host.run("getent ahosts %s", address).stdout.split()[:1] or [address]
+        line = "server %s:%s " % (resolved[0], entry["port"])
         assert line in upstream
         assert " down;" not in [ln for ln in upstream.splitlines() if line in ln][0]
 
