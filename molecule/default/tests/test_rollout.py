@@ -1,6 +1,6 @@
 """After the side effect: the failed v3 canary rolled back to v2 and drained; stage wave1
 rolled back to v1 by playbooks/rollback.yml and active; a rollback to a missing release
-refused before any drain; then site.yml with v4, killed while building and killed right after
+refused before any drain; then the rollout of v4, killed while building and killed right after
 the switch, repaired by the same command: every web host serves v4.
 
 Expected values come from the inventory the plays used (registry, groups); the
@@ -18,7 +18,7 @@ RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 WEB = RUNNER.get_hosts("web")
 CANARY = RUNNER.get_hosts("canary")
 LB = RUNNER.get_hosts("lb")
-# The release each web host serves after the side effect (the repaired site.yml run's).
+# The release each web host serves after the side effect (the repaired rollout's).
 SERVING = {name: "v4" for name in WEB}
 
 
