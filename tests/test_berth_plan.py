@@ -427,6 +427,10 @@ def test_an_empty_secret_key_is_refused_before_any_app_deploys():
     with pytest.raises(plan.PlanError, match="flask_app_secret_key on web1: is empty, so app hbnb would run without"):
         plan.flask_app(planview.view("web1", {"flask_app_secret_key": ""}))
     assert plan.flask_app(planview.view("web1", {"flask_app_secret_key": "", "flask_app_secret_key_required": False}))
+    # Nginx and the agent route to and watch the apps: they never hold the key, so they plan the
+    # same host without one (a consumer's playbook with berth.stack.nginx alone).
+    for role in ("nginx", "datadog"):
+        assert plan.plan(role, planview.view("web1", {"flask_app_secret_key": ""}))
 
 
 # --- A variable that does not template, in berth's words (plugins/action/berth_plan.py) -------------

@@ -477,7 +477,7 @@ def _database(check, var, spec, context, entries, host, host_groups):
 
 
 def normalize(apps, defaults, registry, overrides=None, host="this host", host_groups=(), single_app_vars=None,
-              databases=None, extra_settings=None, role_entries=None):
+              databases=None, extra_settings=None, role_entries=None, deploying=True):
     """Complete, checked app records for one host (sorted by name), or :class:`AppError`.
 
     ``apps``: the inventory's ``flask_apps`` (name -> settings; empty -> one app from
@@ -493,7 +493,9 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
     each app takes its own value or the default, checked against the type. ``role_entries``:
     registry entry -> the variable of another role that names it (``nginx_http_port_name``...):
     no app may run on one of them, nor on an entry of one of their services (see
-    :func:`_check_app_entry`).
+    :func:`_check_app_entry`). ``deploying``: the records are for the role that deploys the
+    apps (flask_app); only then is an app without a secret key refused (Nginx and the agent,
+    which only route to and watch the apps, never hold the key).
     """
     extra = dict(extra_settings or {})
     role_entries = dict(role_entries or {})
@@ -659,7 +661,7 @@ def normalize(apps, defaults, registry, overrides=None, host="this host", host_g
         if bool_error(required):
             check.add(where("secret_key_required"), bool_error(required),
                       "write true or false (unquoted: a quoted \"false\" is true)")
-        elif secret_mode == "none" and required:
+        elif secret_mode == "none" and required and deploying:
             check.add("flask_app_secret_key",
                       "is empty, so app %s would run without a Flask secret key (sessions and CSRF tokens signed "
                       "with nothing)" % name,

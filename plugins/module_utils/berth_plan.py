@@ -371,7 +371,8 @@ def apps(v, required=False):
                 return []
         try:
             return apps_core.normalize(flask_apps, defaults, v.get("berth_ports"), v.get("berth_ports_overrides") or {},
-                                       v.name, v.groups, single_app_set(v), db_context(v), extra, role_entries(v))
+                                       v.name, v.groups, single_app_set(v), db_context(v), extra, role_entries(v),
+                                       deploying=required)
         except apps_core.AppError as exc:
             raise PlanError(str(exc))
     return v.cached(("apps", bool(required)), compute)
