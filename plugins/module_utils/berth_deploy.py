@@ -52,8 +52,9 @@ def _selected_names(plan):
 def without(plan, names):
     """The plan with the apps ``names`` (failed builds) left out of this run's selection: nothing
     is written, switched, started or gated for them."""
+    left_out = set(names or ())
     out = dict(plan)
-    out["selected"] = [n for n in plan["selected"] if n not in set(names or ())]
+    out["selected"] = [n for n in plan["selected"] if n not in left_out]
     return out
 
 
@@ -195,9 +196,12 @@ def apply(plan, result, built=None):
     probe_apps = _m(_m(plan.get("probe")).get("apps"))
     releases = releases_of(plan)
     changed = list(_m(result).get("changed_paths") or [])
+    # Only the apps this run deploys: an app whose build or import check failed (left out by
+    # without()) has no unit to start nor a switch to apply.
+    selected = _selected_names(plan)
     # A switch an earlier run made but never applied counts as this run's.
     unapplied = _m(decision.get("unapplied"))
-    moved = switched(plan, result) + [n for n in _selected_names(plan) if n in unapplied]
+    moved = switched(plan, result) + [n for n in selected if n in unapplied]
     dirs = {os.path.dirname(p) for p in changed}
     requirements = {}
     for name, state in probe_apps.items():
@@ -218,9 +222,6 @@ def apply(plan, result, built=None):
         elif name in moved or record["conf_dir"] in dirs:
             reload.append(name)
     services = {r["name"]: r["service"] for r in plan["apps"]}
-    # Only the apps this run deploys: an app whose build or import check failed (left out by
-    # without()) has no unit to start.
-    selected = set(_selected_names(plan))
     start = [n for n in decision.get("not_running") or [] if n in selected]
     return {
         "daemon_reload": any(p.startswith(UNIT_DIR + "/") for p in changed),
