@@ -53,7 +53,7 @@ LOOPBACK_ONLY = ("expvar_port", "apm_debug_port", "process_expvar_port")
 REQUIRED_KEYS = ("expvar_port", "cmd_port", "dogstatsd_port", "apm_receiver_port",
                  "apm_debug_port", "process_expvar_port", "process_cmd_port")
 # Checks the role derives from the registry (datadog_checks value `derived`).
-DERIVED = ("nginx", "http_check", "tcp_check", "process", "berth_ports", "mysql")
+DERIVED = ("nginx", "http_check", "tcp_check", "process", "berth_ports", "mysql", "tls")
 # What a redacted derivation writes instead of a password.
 REDACTED = "(secret: datadog_mysql_password)"
 
@@ -200,6 +200,8 @@ def _derived(name, entries, opts):
         return opts.get("berth_ports_check") or None
     if name == "mysql":
         return _mysql(entries, opts, tags)
+    if name == "tls":
+        return _tls(entries, opts, tags)
     raise DatadogError(
         "datadog_checks.%s is 'derived', but the role derives only %s; "
         "give %s a mapping {init_config: ..., instances: [...]}"
@@ -233,6 +235,35 @@ def _mysql(entries, opts, tags):
         "password": REDACTED if opts.get("redact") else str(password),
         "tags": tags + ["berth_port:%s" % entry_name],
     }]}
+
+
+def _tls(entries, opts, tags):
+    """The tls check: per Nginx site with TLS on this host (nginx_sites), one instance per server name,
+    connecting to the HTTPS entry with that name as SNI: expiry (days_warning, days_critical), chain and
+    host-name match."""
+    https_name = opts.get("https_name", "nginx_https")
+    sites = [s for s in opts.get("tls_sites") or [] if s.get("tls") in ("acme", "files")]
+    if https_name not in entries or not sites:
+        return None
+    entry = entries[https_name]
+    instances = []
+    for site in sites:
+        for server_name in site["server_names"]:
+            if server_name.startswith("*.") or server_name == "_":
+                continue
+            instance = {"name": "%s %s" % (site["name"], server_name), "server": connect_host(entry["bind"]),
+                        "port": int(entry["port"]), "server_hostname": server_name,
+                        "days_warning": int(opts.get("tls_days_warning", 14)),
+                        "days_critical": int(opts.get("tls_days_critical", 7)),
+                        "tls_verify": True, "tls_validate_hostname": True,
+                        "tags": tags + ["berth_site:%s" % site["name"], "berth_port:%s" % https_name]}
+            if opts.get("tls_ca_cert"):
+                instance["tls_ca_cert"] = opts["tls_ca_cert"]
+            instances.append(instance)
+    if int(opts.get("tls_days_critical", 7)) >= int(opts.get("tls_days_warning", 14)):
+        raise DatadogError("datadog_tls_days_critical (%s) must be fewer days than datadog_tls_days_warning (%s)"
+                           % (opts.get("tls_days_critical"), opts.get("tls_days_warning")))
+    return {"init_config": {}, "instances": instances} if instances else None
 
 
 def checks_config(checks, registry, host_groups, options=None, redact=False):

@@ -43,12 +43,14 @@ try:  # inside Ansible
     from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as dd_core
     from ansible_collections.berth.stack.plugins.module_utils import berth_firewall as fw_core
     from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_tls as tls_core
 except ImportError:  # outside Ansible: the files beside this one
     import berth_apps as apps_core  # type: ignore
     import berth_apt as apt_core  # type: ignore
     import berth_datadog as dd_core  # type: ignore
     import berth_firewall as fw_core  # type: ignore
     import berth_registry as core  # type: ignore
+    import berth_tls as tls_core  # type: ignore
 
 # Keys of the berth_plan action's result beside a section's own: no section may use them.
 RESULT_KEYS = ("probe", "decision", "work_selected", "changed", "failed", "msg", "skipped", "conflicts", "ports")
@@ -56,6 +58,8 @@ ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", 
 # The roles whose packages the packages section can contribute, in apt-run order.
 PACKAGE_ROLES = ("flask_app", "nginx", "mariadb", "datadog", "firewall")
 APT_LISTS = "/var/lib/apt/lists"
+# certbot's renewal timer (Debian's certbot package): renewals run on the host, without Ansible.
+ACME_TIMER = "certbot.timer"
 
 # flask_app_<name> variables that are app settings under another key.
 APP_KEY_OF = {
@@ -726,9 +730,11 @@ def nginx(v):
                 v.get("nginx_http_port_name"), v.get("nginx_status_port_name"), v.get("nginx_status_port_name"),
                 v.get("nginx_http_port_name"), _entry_text(http), v.get("nginx_status_port_name"), _entry_text(status)))
     https_enabled = bool(https.get("enabled", True)) and core.applies(https, v.groups)
-    if https_enabled and not (v.get("nginx_tls_certificate") and v.get("nginx_tls_certificate_key")):
+    if https_enabled and not v.get("nginx_sites") and not (v.get("nginx_tls_certificate")
+                                                           and v.get("nginx_tls_certificate_key")):
         problems.add("%s is enabled for %s but nginx_tls_certificate and/or nginx_tls_certificate_key are empty; "
-                     "set both or disable the entry." % (v.get("nginx_https_port_name"), v.name))
+                     "set both, describe the sites with nginx_sites (tls: acme issues their certificates), or "
+                     "disable the entry." % (v.get("nginx_https_port_name"), v.name))
     group = str(v.get("nginx_upstream_group") or "")
     section = {"http": http, "https": https, "status": status, "https_enabled": https_enabled,
                "mode": "lb" if group else "apps", "upstream_name": "berth_backend",
@@ -746,6 +752,13 @@ def nginx(v):
             "fail_timeout": v.get("nginx_upstream_fail_timeout"),
             "backends": lb_backends(v, group),
         }
+        backend_routes = _backend_app_routes(v, members) if _named_routes(v) else {}
+        sites = _sites(v, section, problems, backend_routes)
+        problems.raise_if_any()
+        for site in sites:
+            site["routes"] = tls_core.lb_route_prefixes(site["routes"], backend_routes)
+        _site_locations(v, section, sites, [])
+        section["packages"] = nginx_packages(v, section)
         return section
     try:
         records = apps(v)
@@ -777,7 +790,102 @@ def nginx(v):
     # get Nginx's 404 instead of its compiled-in html directory (Debian's "Welcome to nginx").
     section["not_found_location"] = not apps_core.serves_every_path(section["locations"]) and not any(
         ROOT_LOCATION_RE.search(str(block)) for block in v.get("nginx_extra_locations") or [])
+    sites = _sites(v, section, problems, {r["name"]: [] for r in records})
+    problems.raise_if_any()
+    _site_locations(v, section, sites, section["locations"])
+    section["packages"] = nginx_packages(v, section)
     return section
+
+
+# Debian packages a host's sites need beyond nginx: the certificate reader (berth_tls.inspect, the
+# probe and the renewal hook) for any TLS site, and certbot for ACME sites.
+TLS_PACKAGES = ["python3-cryptography"]
+ACME_PACKAGES = ["certbot"]
+
+
+def nginx_packages(v, section):
+    """The nginx role's packages for this host: nginx, and what its sites' TLS needs."""
+    sites = section.get("sites") or []
+    return ([v.get("nginx_package_name")] + (TLS_PACKAGES if any(s["tls"] != "off" for s in sites) else [])
+            + (ACME_PACKAGES if section.get("acme") else []))
+
+
+def tls_sites(v):
+    """The host's Nginx sites with TLS (the same records the nginx role renders), for the tls check
+    and the reports; [] where Nginx's HTTP entry does not apply to the host."""
+    entries = registry(v)
+    http, https = (entries.get(str(v.get(name))) for name in ("nginx_http_port_name", "nginx_https_port_name"))
+    if not (isinstance(http, Mapping) and http.get("enabled", True) and core.applies(http, v.groups)):
+        return []
+    if not v.get("nginx_sites") and not (isinstance(https, Mapping) and https.get("enabled", True)
+                                         and core.applies(https, v.groups)):
+        return []  # the one site of nginx_server_name, without TLS
+    return [s for s in nginx(v).get("sites") or [] if s["tls"] != "off"]
+
+
+def _named_routes(v):
+    """Whether a site of nginx_sites routes an app by its name (not by a path prefix)."""
+    sites = v.get("nginx_sites")
+    return isinstance(sites, list) and any(
+        isinstance(route, str) and not route.startswith("/")
+        for site in sites if isinstance(site, Mapping) for route in (site.get("routes") or []
+                                                                     if isinstance(site.get("routes"), list) else []))
+
+
+def _backend_app_routes(v, members):
+    """App name -> the public prefixes of its routes, on a load balancer's backends (the first
+    backend that runs it): what a site's ``routes`` may name on the load balancer."""
+    out = {}
+    for member in members:
+        try:
+            for record in apps(v.peer(member)):
+                out.setdefault(record["name"], [r["prefix"] for r in record["routes"]]
+                               + [s["prefix"] for s in record["static"]])
+        except PlanError:
+            continue
+    return out
+
+
+def _sites(v, section, problems, routes):
+    """The host's Nginx sites (nginx_sites, or the one site of nginx_server_name and the
+    nginx_tls_* files), checked (berth_tls.normalize_sites), with the ACME settings."""
+    acme = {"directory": v.get("nginx_acme_directory"), "email": v.get("nginx_acme_email"),
+            "key_type": v.get("nginx_acme_key_type"), "config_dir": str(v.get("nginx_acme_config_dir")),
+            "webroot": str(v.get("nginx_acme_webroot")), "ca_bundle": str(v.get("nginx_acme_ca_bundle") or "")}
+    hsts = v.get("nginx_hsts_max_age")
+    ctx = {"host": v.name, "https": section["https_enabled"], "https_entry": v.get("nginx_https_port_name"),
+           "legacy": {"server_name": v.get("nginx_server_name"), "certificate": v.get("nginx_tls_certificate"),
+                      "certificate_key": v.get("nginx_tls_certificate_key")},
+           "acme": acme, "routes": routes, "hsts": hsts}
+    sites, found = tls_core.normalize_sites(v.get("nginx_sites"), ctx)
+    for text in found:
+        problems.add(text)
+    if isinstance(hsts, bool) or not isinstance(hsts, int) or hsts < 0:
+        problems.add("nginx_hsts_max_age on %s: %r is not a number of seconds. Fix: write e.g. 31536000 (0 = no "
+                     "HSTS header)." % (v.name, hsts))
+    for name in ("nginx_acme_config_dir", "nginx_acme_webroot") + (
+            ("nginx_acme_ca_bundle",) if acme["ca_bundle"] else ()):
+        if not apps_core.DIR_RE.match(str(v.get(name))):
+            problems.add("%s on %s: %r is not an absolute path. Fix: write e.g. %s." % (
+                name, v.name, v.get(name), {"nginx_acme_config_dir": "/etc/letsencrypt",
+                                            "nginx_acme_webroot": "/var/lib/berth/acme",
+                                            "nginx_acme_ca_bundle": "/etc/ssl/certs/acme-ca.pem"}[name]))
+    section["sites"] = sites
+    section["acme"] = acme if any(s["tls"] == "acme" for s in sites) else None
+    return sites
+
+
+def _site_locations(v, section, sites, locations):
+    """Each site's own locations (its routes) and whether it needs the 404 for every other path."""
+    extra_root = any(ROOT_LOCATION_RE.search(str(block)) for block in v.get("nginx_extra_locations") or [])
+    for site in sites:
+        mine = tls_core.site_locations(site, locations, section["mode"])
+        site["locations"] = mine
+        site["all_routes"] = not site["routes"]
+        site["not_found_location"] = (section["not_found_location"] if site["all_routes"] else
+                                      not apps_core.serves_every_path(
+                                          [dict(loc, exact=loc.get("exact", False)) for loc in mine])
+                                      and not extra_root)
 
 
 # An nginx_extra_locations block that is itself `location / {`.
@@ -873,6 +981,11 @@ def datadog(v):
             "mysql_user": v.get("datadog_mysql_user"),
             "mysql_password": v.get("datadog_mysql_password"),
             "host": v.name,
+            "https_name": v.get("nginx_https_port_name"),
+            "tls_sites": tls_sites(v),
+            "tls_days_warning": v.get("datadog_tls_days_warning"),
+            "tls_days_critical": v.get("datadog_tls_days_critical"),
+            "tls_ca_cert": v.get("datadog_tls_ca_cert"),
             "berth_ports_check": dd_core.berth_ports_check(
                 core.for_host(entries, v.groups), v.get("datadog_berth_ports_free_status"),
                 v.get("datadog_berth_ports_interval")),
@@ -1012,7 +1125,7 @@ def packages(v, roles):
             wanted.append({"role": role, "packages": flask_app(v)["packages"], "install_recommends": None,
                            "cache_valid_time": 86400})
         elif role == "nginx":
-            wanted.append({"role": role, "packages": [v.get("nginx_package_name")], "install_recommends": None,
+            wanted.append({"role": role, "packages": nginx_packages(v, nginx(v)), "install_recommends": None,
                            "cache_valid_time": int(v.get("nginx_apt_cache_valid_time"))})
         elif role == "mariadb":
             wanted.append({"role": role, "packages": list(v.get("mariadb_packages") or []),
@@ -1058,8 +1171,14 @@ def probe_args(role, v, section, releases=None):
     if role == "flask_app":
         return flask_app_probe(section, releases)
     if role == "nginx":
-        args = {"packages": [v.get("nginx_package_name")], "units": [v.get("nginx_service_name")],
+        args = {"packages": section["packages"], "units": [v.get("nginx_service_name")],
                 "read": [v.get("nginx_drain_state_file"), upstream_file(v)], "list": [APT_LISTS]}
+        tls = [{"name": s["name"], "cert": s["certificate"], "key": s["certificate_key"], "names": s["server_names"]}
+               for s in section.get("sites") or [] if s["tls"] != "off"]
+        if tls:
+            args["tls"] = tls
+        if section.get("acme"):
+            args["units"] = args["units"] + [ACME_TIMER]
         if section.get("upstream"):
             backends = section["upstream"]["backends"]
             args["http"] = [{"name": b["name"], "url": b["ready_url"], "expect": b["name"] + "\n"} for b in backends]
@@ -1099,7 +1218,14 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
             except (ValueError, AttributeError):
                 drained = []
         valid = int(v.get("nginx_apt_cache_valid_time"))
-        return {"installed": installed, "running": bool(unit.get("enabled") and unit.get("active")),
+        certs = _mapping(host.get("tls"))
+        timer = _mapping(_mapping(host.get("units")).get(ACME_TIMER))
+        found = _mapping(host.get("packages"))
+        return {"installed": installed, "missing_packages": [p for p in section["packages"] if not found.get(p)],
+                "certs": dict(certs), "tls_live": tls_core.live_tls(section.get("sites") or [],
+                                                                                          certs),
+                "tls_pending": sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok")),
+                "acme_timer": bool(timer.get("enabled") and timer.get("active")), "running": bool(unit.get("enabled") and unit.get("active")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
                     upstream_file(v))),
                 "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(

@@ -78,6 +78,14 @@ options:
     type: list
     elements: str
     default: []
+  tls:
+    description:
+      - Certificates to read, each C(name) (the site), C(cert), C(key) and C(names) (the site's server names);
+        reported in C(host.tls) (name -> C(berth_tls.inspect) - C(ok), C(problem), C(not_after), C(days_left),
+        C(issuer), C(serial)). No key material is returned.
+    type: list
+    elements: dict
+    default: []
   lock:
     description:
       - berth's deploy lock (C(plugins/module_utils/berth_lock.py)), taken or renewed in the same run after the
@@ -139,6 +147,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_apps import health_verdict, unproved
 from ansible_collections.berth.stack.plugins.module_utils import berth_lock
+from ansible_collections.berth.stack.plugins.module_utils import berth_tls
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, holders_of, listeners
 
 MARKER = ".berth-release"
@@ -430,6 +439,7 @@ def main():
             "lock": {"type": "dict"},
             "http": {"type": "list", "elements": "dict", "default": []},
             "resolve": {"type": "list", "elements": "str", "default": []},
+            "tls": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -468,6 +478,8 @@ def main():
                       module.params["read"], dirs=module.params["list"])
     host["http"] = http_checks(module.params["http"])
     host["resolved"] = resolve_names(module.params["resolve"])
+    host["tls"] = {item["name"]: berth_tls.inspect(item["cert"], item["key"], item.get("names") or [])
+                   for item in module.params["tls"]}
     if module.params["gate"]:
         states = gate(apps, lambda: listeners(proc_root) if any(a.get("port") for a in apps) else [], proc_root)
         failed = ["%s (%s)" % (name, state["health"]["verdict"] or state.get("proof") or "not proved")

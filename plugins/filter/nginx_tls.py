@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: berth contributors
+# Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
+"""The nginx role's TLS helpers: which sites' certificates may go live, and the files of certbot's
+renewal hook. Thin wrappers over ``plugins/module_utils/berth_tls.py``. Documentation:
+nginx_tls_live.yml and nginx_tls_entries.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.module_utils import berth_tls as core
+
+MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+# Where the renewal hook imports berth_tls from on the host (a copy of the one source).
+LIB_DIR = "/usr/local/lib/berth"
+HOOK = """#!/usr/bin/python3
+# Managed by berth (roles/nginx). certbot runs this after it renewed a certificate: the certificate
+# goes live only when it passes berth_tls.inspect and nginx -t (berth_tls.deploy_hook).
+import sys
+
+sys.path.insert(0, %r)
+import berth_tls  # noqa: E402
+
+sys.exit(berth_tls.deploy_hook(%r))
+"""
+DROP_IN = """# Managed by berth (roles/nginx): the CA bundle certbot trusts for the ACME directory's HTTPS.
+[Service]
+Environment=REQUESTS_CA_BUNDLE=%s
+"""
+
+
+def nginx_tls_live(sites, certs):
+    """The names of the sites whose certificate may go live (berth_tls.live_tls)."""
+    if not isinstance(sites, list) or not isinstance(certs, dict):
+        raise AnsibleFilterError("nginx_tls_live expects the plan's sites and berth_acme's certs")
+    return core.live_tls(sites, certs)
+
+
+def drop_in_path():
+    return "/etc/systemd/system/certbot.service.d/berth.conf"
+
+
+def nginx_tls_entries(plan, state_file, service="nginx"):
+    """berth_files entries for ACME sites: the challenge webroot, the renewal hook with the berth_tls
+    copy it imports (compiled before it goes live), the sites' names the hook checks, and
+    certbot.service's CA bundle (nginx_acme_ca_bundle); their removal when no site uses ACME."""
+    if not isinstance(plan, dict) or "sites" not in plan:
+        raise AnsibleFilterError("nginx_tls_entries expects the nginx role's plan (berth.stack.berth_plan role=nginx)")
+    acme = plan.get("acme")
+    hook = "%s/renewal-hooks/deploy/berth-nginx" % ((acme or {}).get("config_dir") or "/etc/letsencrypt")
+    lib = "%s/berth_tls.py" % LIB_DIR
+    if not acme:
+        return [{"path": p, "state": "absent"} for p in (hook, lib, state_file, drop_in_path())]
+    root = {"owner": "root", "group": "root"}
+    state = {"service": service, "sites": {s["lineage"]: {"server_names": s["server_names"]}
+                                           for s in plan["sites"] if s["tls"] == "acme"}}
+    entries = [
+        dict(root, path=acme["webroot"], state="directory", mode="0755"),
+        dict(root, path=LIB_DIR, state="directory", mode="0755"),
+        dict(root, path=lib, mode="0644", file=os.path.join(MODULE_UTILS, "berth_tls.py"),
+             validate="python3 -m py_compile %s"),
+        dict(root, path=state_file, mode="0644", content=json.dumps(state, indent=2, sort_keys=True) + "\n"),
+        dict(root, path=os.path.dirname(hook), state="directory", mode="0755"),
+        dict(root, path=hook, mode="0755", content=HOOK % (LIB_DIR, state_file),
+             validate="python3 -m py_compile %s"),
+    ]
+    if acme.get("ca_bundle"):
+        entries += [dict(root, path=os.path.dirname(drop_in_path()), state="directory", mode="0755"),
+                    dict(root, path=drop_in_path(), mode="0644", content=DROP_IN % acme["ca_bundle"])]
+    else:
+        entries.append({"path": drop_in_path(), "state": "absent"})
+    return entries
+
+
+class FilterModule(object):
+    """Nginx sites' TLS."""
+
+    def filters(self):
+        return {"nginx_tls_live": nginx_tls_live, "nginx_tls_entries": nginx_tls_entries}
