@@ -90,7 +90,7 @@ consumer: venv image ## The built collection from a playbook outside this reposi
 # RestartSec 1 s and a gunicorn boot) and the drain's in-flight requests (Nginx waits 30 s for
 # them) hold too. agent-watches-every-port judges "within one interval" on the agent's own clock
 # (the start of the first check run after the change), not on how soon its polling sees it.
-PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening release-switch-and-rollback agent-watches-every-port drain-with-requests-in-flight nginx-tested-before-live foreign-listener-refused
+PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening https-from-a-real-acme-server release-switch-and-rollback agent-watches-every-port drain-with-requests-in-flight nginx-tested-before-live foreign-listener-refused
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%

@@ -756,7 +756,12 @@ def nginx(v):
         sites = _sites(v, section, problems, backend_routes)
         problems.raise_if_any()
         for site in sites:
-            site["routes"] = tls_core.lb_route_prefixes(site["routes"], backend_routes)
+            try:
+                site["lb_locations"] = tls_core.lb_locations(site["routes"], backend_routes)
+            except ValueError as exc:
+                problems.add("nginx_sites.%s.routes on %s: %s, so the site would route none of it. Fix: name a "
+                             "path prefix, or an app with routes." % (site["name"], v.name, exc))
+        problems.raise_if_any()
         _site_locations(v, section, sites, [])
         section["packages"] = nginx_packages(v, section)
         return section
@@ -833,14 +838,14 @@ def _named_routes(v):
 
 
 def _backend_app_routes(v, members):
-    """App name -> the public prefixes of its routes, on a load balancer's backends (the first
-    backend that runs it): what a site's ``routes`` may name on the load balancer."""
+    """App name -> the public paths of its routes (``[{prefix, exact}]``), on a load balancer's
+    backends (the first backend that runs it): what a site's ``routes`` may name there."""
     out = {}
     for member in members:
         try:
             for record in apps(v.peer(member)):
-                out.setdefault(record["name"], [r["prefix"] for r in record["routes"]]
-                               + [s["prefix"] for s in record["static"]])
+                out.setdefault(record["name"], [{"prefix": r["prefix"], "exact": r["exact"]} for r in record["routes"]]
+                               + [{"prefix": s["prefix"], "exact": False} for s in record["static"]])
         except PlanError:
             continue
     return out
@@ -879,7 +884,8 @@ def _site_locations(v, section, sites, locations):
     """Each site's own locations (its routes) and whether it needs the 404 for every other path."""
     extra_root = any(ROOT_LOCATION_RE.search(str(block)) for block in v.get("nginx_extra_locations") or [])
     for site in sites:
-        mine = tls_core.site_locations(site, locations, section["mode"])
+        mine = tls_core.site_locations(site, site.get("lb_locations") or [] if section["mode"] == "lb" else locations,
+                                       section["mode"])
         site["locations"] = mine
         site["all_routes"] = not site["routes"]
         site["not_found_location"] = (section["not_found_location"] if site["all_routes"] else

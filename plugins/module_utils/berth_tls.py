@@ -216,25 +216,33 @@ def normalize_sites(value, ctx):
 
 
 def site_locations(site, locations, mode):
-    """The locations one site serves: for a web host, the apps' locations its routes select (an
-    app name selects its every location, a prefix the location with that prefix); for a load
-    balancer, its route prefixes (every path when it lists none)."""
+    """The locations one site serves. A web host: the apps' locations its routes select (an app name
+    selects its every location, a prefix the location with that prefix). A load balancer: the
+    locations ``lb_locations`` made of its routes (``locations``), every path when it lists none."""
     routes = site.get("routes") or []
     if mode == "lb":
-        return [{"prefix": r, "exact": False} for r in routes if r.startswith("/")] or [{"prefix": "/", "exact": False}]
+        return list(locations) if routes else [{"prefix": "/", "exact": False}]
     if not routes:
         return list(locations)
     return [loc for loc in locations if loc.get("app") in routes or loc.get("prefix") in routes]
 
 
-def lb_route_prefixes(routes, app_routes):
-    """A load balancer's route list with app names replaced by the prefixes of that app's routes on
-    the backends (``app_routes``: app name -> prefixes)."""
+def lb_locations(routes, app_routes):
+    """A load balancer site's locations: each route prefix, and for an app name the public paths of
+    that app's routes on the backends (``app_routes``: app name -> ``[{prefix, exact}]``), each once.
+    An app without public paths there is a ``ValueError`` (the site would route nothing of it)."""
     out = []
     for route in routes:
-        for prefix in (app_routes.get(route) if route in app_routes else [route]):
-            if prefix not in out:
-                out.append(prefix)
+        if route in app_routes:
+            if not app_routes[route]:
+                raise ValueError("app %s has no public route on the backends" % route)
+            items = app_routes[route]
+        else:
+            items = [{"prefix": route, "exact": False}]
+        for item in items:
+            item = {"prefix": item["prefix"], "exact": bool(item.get("exact"))}
+            if item not in out:
+                out.append(item)
     return out
 
 
@@ -352,7 +360,10 @@ def _versions(live_dir):
     """The archive version each file of a live lineage links to (certbot's certN.pem), or None."""
     versions = {}
     for kind in LIVE_FILES:
-        target = os.readlink(os.path.join(live_dir, kind + ".pem"))
+        try:
+            target = os.readlink(os.path.join(live_dir, kind + ".pem"))
+        except OSError:
+            return None, {}
         match = re.search(r"%s(\d+)\.pem$" % kind, target)
         if not match:
             return None, {}
@@ -360,28 +371,37 @@ def _versions(live_dir):
     return versions, {k: v[1] for k, v in versions.items()}
 
 
+REJECTED_SUFFIX = ".berth-rejected"
+
+
 def roll_back(live_dir):
-    """Point a lineage's live links at its previous certificate (certbot's version N-1). Returns
-    the version now live, or None when there is none to go back to."""
+    """Point a lineage's live links at its newest earlier complete version, and take the rejected
+    version's files out of certbot's numbering (``<kind>N.pem.berth-rejected``): certbot's next run
+    then neither links them again nor counts the lineage as renewed, and retries. Returns the version
+    now live, or None when there is none to go back to (nothing is changed then)."""
     versions, targets = _versions(live_dir)
     if not versions:
         return None
     current = versions["cert"][0]
-    if current <= 1:
+
+    def target(kind, number):
+        return re.sub(r"%s\d+\.pem$" % kind, "%s%d.pem" % (kind, number), targets[kind])
+
+    previous = next((n for n in range(current - 1, 0, -1)
+                     if all(os.path.exists(os.path.join(live_dir, target(k, n))) for k in LIVE_FILES)), None)
+    if previous is None:
         return None
-    previous = current - 1
     for kind in LIVE_FILES:
-        target = re.sub(r"%s\d+\.pem$" % kind, "%s%d.pem" % (kind, previous), targets[kind])
-        if not os.path.exists(os.path.join(live_dir, target)):
-            return None
-    for kind in LIVE_FILES:
-        target = re.sub(r"%s\d+\.pem$" % kind, "%s%d.pem" % (kind, previous), targets[kind])
         link = os.path.join(live_dir, kind + ".pem")
         tmp = link + ".berth-tmp"
         if os.path.lexists(tmp):
             os.unlink(tmp)
-        os.symlink(target, tmp)
+        os.symlink(target(kind, previous), tmp)
         os.replace(tmp, link)
+    for kind in LIVE_FILES:
+        rejected = os.path.join(live_dir, target(kind, current))
+        if os.path.exists(rejected):
+            os.replace(rejected, rejected + REJECTED_SUFFIX)
     return previous
 
 
@@ -419,7 +439,8 @@ def deploy_hook(config_path, env=None, run=subprocess.run, out=sys.stderr):
         return 1
     reload_ = run(["systemctl", "reload", config.get("service") or "nginx"], capture_output=True, text=True)
     if reload_.returncode != 0:
-        out.write("berth: systemctl reload %s failed: %s\n" % (config.get("service"), reload_.stderr.strip()))
+        out.write("berth: systemctl reload %s failed: %s\n" % (config.get("service") or "nginx",
+                                                                 reload_.stderr.strip()))
         return 1
     out.write("berth: site %s serves its renewed certificate (Nginx reloaded)\n" % site_name)
     return 0
