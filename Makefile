@@ -139,8 +139,14 @@ demo: venv image browser ## Bring up the sandbox, deploy site.yml, print ports a
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) site.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/ports.yml
 	ansible-playbook -i $(SANDBOX) $(SANDBOX_VAULT) playbooks/routes.yml
-	@# The front end through the load balancer in headless Chromium: its JavaScript must reach the API.
-	tools/browser_check.py "http://$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' berth-sandbox-lb)/" \
+	@# The front end through the load balancer in headless Chromium, over HTTPS by the www site's own
+	@# name (its certificate from the sandbox's ACME test server, whose root the browser trusts): its
+	@# JavaScript must reach the API.
+	@mkdir -p .cache; docker exec berth-sandbox-lb cat /usr/local/share/berth-test/pebble-root.pem > .cache/sandbox-acme-root.pem
+	name=$$(ansible-inventory -i $(SANDBOX) $(SANDBOX_VAULT) --host berth-sandbox-lb \
+	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["nginx_sites"][0]["server_names"][0])'); \
+	tools/browser_check.py "https://$$name/" --ca-cert .cache/sandbox-acme-root.pem \
+	  --resolve "$$name=$$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' berth-sandbox-lb)" \
 	  --expect-class api_status:available --expect-attr api_status:data-status=OK \
 	  --screenshot reports/hbnb-front.png --timeout 60
 

@@ -403,7 +403,7 @@ def test_inspect_reads_a_valid_certificate(ca, tmp_path):
     cert, key = ca.issue(["www.example.test", "example.test"], serial=0xBE27, not_after=NOW + 45 * DAY + DAY / 2)
     cert_path, key_path = write_pair(tmp_path, cert, key, ca)
     out = berth_tls.inspect(cert_path, key_path, ["example.test", "www.example.test"], now=NOW)
-    assert out == {"present": True, "ok": True, "problem": "", "inspected": True,
+    assert out == {"present": True, "ok": True, "servable": True, "problem": "", "inspected": True,
                    "not_after": (NOW + 45 * DAY + DAY / 2).strftime("%Y-%m-%dT%H:%M:%SZ"), "days_left": 45,
                    "issuer": "CN=Berth Test CA,O=berth tests", "serial": "be27",
                    "names": ["www.example.test", "example.test"]}
@@ -1112,4 +1112,106 @@ def test_the_filters_refuse_what_is_not_a_plan():
         nginx_tls.nginx_tls_live({"www": {}}, {})
     sites = [{"name": "www", "tls": "acme"}, {"name": "api", "tls": "files"}]
     assert nginx_tls.nginx_tls_live(sites, {"www": {"ok": True}, "api": {"ok": False}}) == ["www"]
-    assert set(nginx_tls.FilterModule().filters()) == {"nginx_tls_live", "nginx_tls_entries"}
+    assert set(nginx_tls.FilterModule().filters()) == {"nginx_tls_live", "nginx_tls_entries", "nginx_sites_report",
+                                                       "nginx_site_url"}
+
+
+# --- Reports: the port map's and the route report's site rows ---------------------------------------
+
+def test_site_rows_say_whether_a_certificate_is_live_its_issuer_and_expiry():
+    sites = [{"name": "www", "server_names": ["www.example.test", "example.test"], "tls": "acme"},
+             {"name": "api", "server_names": ["api.example.test"], "tls": "acme"},
+             {"name": "plain", "server_names": ["_"], "tls": "off"}]
+    certs = {"www": {"ok": True, "issuer": "CN=Pebble Intermediate CA 6d6f,O=Pebble", "not_after": "2031-01-02T03:04:05Z",
+                     "days_left": 1490},
+             "api": {"ok": False, "problem": "no certificate at /etc/letsencrypt/live/api/fullchain.pem"}}
+    www, api, plain = berth_tls.site_rows(sites, certs)
+    assert www == {"site": "www", "names": "www.example.test example.test", "tls": "acme", "certificate": "live",
+                   "issuer": "Pebble Intermediate CA 6d6f", "expires": "2031-01-02 (1490 days)"}
+    assert api["certificate"] == "not live: no certificate at /etc/letsencrypt/live/api/fullchain.pem"
+    assert api["issuer"] == api["expires"] == "-"
+    assert plain == {"site": "plain", "names": "_", "tls": "off", "certificate": "-", "issuer": "-", "expires": "-"}
+
+
+def test_the_port_map_prints_the_sites_after_the_ports():
+    from ansible_collections.berth.stack.plugins.filter import berth_ports_report
+    rows = [{"entry": "nginx_https", "port": 443, "status": "OK"}]
+    sites = berth_tls.site_rows([{"name": "www", "server_names": ["www.example.test"], "tls": "acme"}],
+                                {"www": {"ok": True, "issuer": "CN=R3", "not_after": "2031-01-02T03:04:05Z",
+                                         "days_left": 9}})
+    lines = berth_ports_report.berth_ports_table(rows, sites)
+    assert lines[3] == ""
+    assert lines[4].split() == ["site", "server", "names", "tls", "certificate", "issuer", "expires"]
+    assert lines[6].split() == ["www", "www.example.test", "acme", "live", "R3", "2031-01-02", "(9", "days)"]
+    assert berth_ports_report.berth_ports_table(rows) == lines[:3]
+    hostvars = {"lb": {"r": {"ports": rows, "sites": sites}}}
+    markdown = berth_ports_report.berth_ports_markdown(["lb"], hostvars, "r")
+    assert "| www | www.example.test | acme | live | R3 | 2031-01-02 (9 days) |" in markdown
+
+
+def _nginx_result(tls_live):
+    return {"sites": [{"name": "www", "server_names": ["_", "www.example.test"], "default": True, "tls": "acme"},
+                      {"name": "api", "server_names": ["api.example.test"], "default": False, "tls": "acme"}],
+            "http": {"port": 8080, "bind": "0.0.0.0"}, "https": {"port": 8443, "bind": "0.0.0.0"},
+            "decision": {"tls_live": tls_live, "certs": {}}}
+
+
+def test_the_route_report_asks_the_default_site_by_its_name_over_https_once_its_certificate_is_live():
+    assert nginx_tls.nginx_site_url(_nginx_result(["www"]), "/api/") == "https://www.example.test:8443/api/"
+    assert nginx_tls.nginx_site_url(_nginx_result([]), "/api/") == "http://127.0.0.1:8080/api/"
+    assert nginx_tls.nginx_site_url(_nginx_result(["api"]), "/") == "http://127.0.0.1:8080/"
+    lines = nginx_tls.nginx_sites_report(_nginx_result([]))
+    assert lines[0].split()[:3] == ["site", "server", "names"] and len(lines) == 4
+    with pytest.raises(AnsibleFilterError, match="berth_plan role=nginx"):
+        nginx_tls.nginx_site_url({"sites": []})
+
+
+def test_the_berth_ports_plan_lists_the_sites_of_nginx_hosts_only(groups):
+    lb = berth_plan.plan("berth_ports", planview.view("lb", extra_vars()))
+    assert [s["name"] for s in lb["sites"]] == ["www", "api"]
+    assert set(lb["sites"][0]) == {"name", "server_names", "tls", "certificate", "certificate_key"}
+    assert berth_plan.plan("berth_ports", planview.view("db"))["sites"] == []
+    assert [s["tls"] for s in berth_plan.plan("berth_ports", planview.view("web1"))["sites"]] == ["off"]
+
+
+def test_a_one_site_inventory_needs_only_nginx_tls_and_a_contact_for_https():
+    ctx = {"host": "edge1", "https": True, "https_entry": "nginx_https", "hsts": 31536000,
+           "acme": {"directory": "https://acme.example.test/dir", "email": "ops@example.test", "key_type": "ecdsa"},
+           "legacy": {"server_name": "www.example.test example.test", "tls": "acme"}}
+    sites, problems = berth_tls.normalize_sites([], ctx)
+    assert problems == []
+    assert len(sites) == 1
+    site = sites[0]
+    assert (site["name"], site["server_names"], site["tls"], site["redirect"], site["hsts"], site["default"]) == (
+        "default", ["www.example.test", "example.test"], "acme", True, 31536000, True)
+    assert site["certificate"] == "/etc/letsencrypt/live/default/fullchain.pem"
+    _, problems = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "_", "tls": "acme"}))
+    assert problems == ["nginx_server_name on edge1: '_' names no host, and nginx_tls is acme: a certificate is for "
+                        "names. Fix: set nginx_server_name: www.example.com."]
+    _, problems = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "tls"}))
+    assert problems[0].startswith("nginx_tls on edge1: 'tls' is not one of acme, files, off.")
+    _, problems = berth_tls.normalize_sites([], dict(ctx, acme=dict(ctx["acme"], email="")))
+    assert problems[0].startswith("nginx_acme_email on edge1: '' is not a contact address, and sites default use")
+    sites, _ = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "files",
+                                                                "certificate": "/etc/ssl/www.pem",
+                                                                "certificate_key": "/etc/ssl/www.key"}))
+    assert (sites[0]["certificate"], sites[0]["certificate_key"]) == ("/etc/ssl/www.pem", "/etc/ssl/www.key")
+
+
+def test_an_acme_site_whose_names_changed_keeps_serving_its_previous_certificate(tmp_path, ca):
+    """Names added to a site: its certificate no longer covers them (not ok, so it is issued again),
+    but it is valid and matches its key, so it keeps serving until the new one is issued. A
+    certificate that does not match its key, or a files site's, never does."""
+    cert, key = ca.issue(["www.example.test"])
+    cert_path, key_path = write_pair(tmp_path, cert, key, ca)
+    out = berth_tls.inspect(cert_path, key_path, ["www.example.test", "new.example.test"], now=NOW)
+    assert (out["ok"], out["servable"]) == (False, True)
+    assert "does not cover new.example.test" in out["problem"]
+    sites = [{"name": "www", "tls": "acme"}, {"name": "files", "tls": "files"}]
+    assert berth_tls.live_tls(sites, {"www": out, "files": out}) == ["www"]
+    other, _ = ca.issue(["www.example.test"])
+    (tmp_path / "other").mkdir()
+    other_path, _ = write_pair(tmp_path / "other", other, ca.issue(["x.example.test"])[1], ca)
+    mismatch = berth_tls.inspect(other_path, key_path, ["www.example.test"], now=NOW)
+    assert (mismatch["ok"], mismatch["servable"]) == (False, False)
+    assert berth_tls.live_tls(sites, {"www": mismatch}) == []

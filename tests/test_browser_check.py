@@ -5,6 +5,7 @@ relative URL (skipped only where /usr/bin/chromium is absent: `make browser` ins
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -361,3 +362,71 @@ def test_hanging_page_times_out_and_leaves_no_chromium(tmp_path):
     assert "chromium did not finish within 3 s" in result.stdout
     assert elapsed < 20
     assert _live_chromium_of_the_tool() == []
+
+
+def _test_ca(tmp_path, name):
+    """A CA and a server certificate for ``name`` signed by it (PEM files): the private CA a site of
+    the sandbox gets its certificate from (its ACME test server)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "berth test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {k: tmp_path / ("%s.pem" % k) for k in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return paths
+
+
+@needs_chromium
+@pytest.mark.skipif(not shutil.which("certutil"), reason="no certutil (make browser installs libnss3-tools)")
+def test_an_https_site_from_a_private_ca_loads_by_its_name_with_the_ca_trusted(tmp_path):
+    import ssl
+
+    name = "front.berth.test"
+    paths = _test_ca(tmp_path, name)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FrontHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(paths["cert"]), str(paths["key"]))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = "https://%s:%d/" % (name, server.server_address[1])
+    try:
+        trusted = _run(url, "--ca-cert", str(paths["ca"]), "--resolve", "%s=127.0.0.1" % name,
+                       "--expect-attr", "api_status:data-status=OK", "--timeout", "60")
+        untrusted = _run(url, "--resolve", "%s=127.0.0.1" % name, "--expect-attr", "api_status:data-status=OK",
+                         "--attempts", "1", "--timeout", "60")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert 'ok: #api_status has data-status="OK"' in trusted.stdout
+    # Without the CA the certificate is not trusted: the page does not load.
+    assert untrusted.returncode == 1, untrusted.stdout
+    assert _live_chromium_of_the_tool() == []
+
+
+def test_resolve_must_be_name_equals_address(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bc.main(["https://www.example.test/", "--expect", "id=x", "--resolve", "www.example.test"])
+    assert exc.value.code == 2
+    assert "is not NAME=ADDRESS" in capsys.readouterr().err

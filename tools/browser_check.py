@@ -5,6 +5,7 @@ own JavaScript run (its fetch() calls to the API included), then assert on the R
     tools/browser_check.py URL [--expect id=ID] [--expect-class ID:CLASS]
                                [--expect-attr ID:ATTR=VALUE | ID:ATTR] [--expect-text TEXT]
                                [--screenshot PNG] [--timeout SECONDS] [--attempts N]
+                               [--ca-cert PEM] [--resolve NAME=ADDRESS]
 
     tools/browser_check.py http://127.0.0.1:8080/ --expect 'id=api_status' \\
         --expect-attr 'api_status:data-status=OK' --expect-class 'api_status:available' \\
@@ -23,6 +24,11 @@ varies, a run whose expectations fail is repeated (--attempts, within --timeout 
 before the check fails. Chromium always runs with --no-sandbox (root has no sandbox) and a
 throwaway profile; every process it started is killed and reaped before this tool returns.
 Its stderr (dbus noise and the like) is shown only when the check fails.
+
+For a site over HTTPS from a private CA (the sandbox's ACME test server): --ca-cert PEM trusts
+that CA in a throwaway NSS database (Chromium's trust store on Linux; `certutil` from
+libnss3-tools), and --resolve NAME=ADDRESS sends the site's name to that address (Chromium's
+host resolver rules), so the page loads by its own name with its certificate verified.
 
 Prints one line per met expectation and the elapsed seconds. Exit status: 0 every
 expectation met; 1 one failed, or the page did not load (the message names what was
@@ -321,10 +327,24 @@ def cleanup(proc: subprocess.Popen, before: set) -> None:
                 pass
 
 
-def run_chromium(chromium: str, url: str, budget_ms: int, timeout: float, screenshot: Path | None) -> tuple:
+def trust_store(home: str, ca_cert: Path) -> None:
+    """Chromium's NSS database under ``home`` (~/.pki/nssdb) trusting ``ca_cert`` for web sites."""
+    nssdb = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(nssdb)
+    for argv in (["certutil", "-N", "-d", "sql:" + nssdb, "--empty-password"],
+                 ["certutil", "-A", "-d", "sql:" + nssdb, "-t", "C,,", "-n", "berth-ca", "-i", str(ca_cert)]):
+        subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def run_chromium(chromium: str, url: str, budget_ms: int, timeout: float, screenshot: Path | None,
+                 ca_cert: Path | None = None, resolve: tuple = ()) -> tuple:
     """One headless Chromium run: (dom, stderr, error) where error is (why there is no DOM, hint)
     on a timeout or a failed exit, else None. Never leaves a Chromium process behind."""
     with tempfile.TemporaryDirectory(prefix=PROFILE_PREFIX) as profile:
+        env = dict(os.environ)
+        if ca_cert is not None:
+            env["HOME"] = os.path.join(profile, "home")
+            trust_store(env["HOME"], ca_cert)
         cmd = [
             chromium,
             "--headless",
@@ -339,10 +359,13 @@ def run_chromium(chromium: str, url: str, budget_ms: int, timeout: float, screen
         ]
         if screenshot is not None:
             cmd.append("--screenshot=%s" % screenshot)
+        if resolve:
+            cmd.append("--host-resolver-rules=%s" % ", ".join("MAP %s %s" % pair for pair in resolve))
         cmd += ["--dump-dom", url]
         before = set(_children())
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            env=env,
         )
         try:
             out, err = proc.communicate(timeout=timeout)
@@ -403,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Chromium's virtual time budget for the page's scripts and requests (10000)",
     )
     parser.add_argument("--chromium", default=CHROMIUM, metavar="PATH", help="the browser (%s)" % CHROMIUM)
+    parser.add_argument("--ca-cert", type=Path, metavar="PEM", help="trust this CA's certificates (HTTPS sites)")
+    parser.add_argument(
+        "--resolve", action="append", default=[], metavar="NAME=ADDRESS", help="send NAME to ADDRESS (repeatable)"
+    )
     return parser
 
 
@@ -421,6 +448,14 @@ def main(argv=None) -> int:
         parser.error(str(exc))
     if args.attempts < 1 or args.timeout <= 0 or args.budget < 0:
         parser.error("--attempts must be at least 1, --timeout above 0, --budget not negative")
+    resolve = []
+    for item in args.resolve:
+        name, _, address = item.partition("=")
+        if not name or not address or " " in item or "," in item:
+            parser.error("--resolve %r is not NAME=ADDRESS" % item)
+        resolve.append((name, address))
+    if args.ca_cert is not None and not args.ca_cert.is_file():
+        parser.error("--ca-cert %s is not a file" % args.ca_cert)
     if not (os.path.isfile(args.chromium) and os.access(args.chromium, os.X_OK)):
         print("browser_check: no Chromium at %s: %s" % (args.chromium, INSTALL_HINT), file=sys.stderr)
         return 2
@@ -437,7 +472,8 @@ def main(argv=None) -> int:
         if args.screenshot is not None and args.screenshot.exists():
             args.screenshot.unlink()
         dom, stderr, error = run_chromium(
-            args.chromium, args.url, args.budget, max(deadline - time.monotonic(), 1.0), args.screenshot
+            args.chromium, args.url, args.budget, max(deadline - time.monotonic(), 1.0), args.screenshot,
+            args.ca_cert, tuple(resolve),
         )
         reason = load_failure(stderr)
         if error is None and reason is not None:

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Make sure headless Chromium is on this machine (Debian/Ubuntu, root), for
-# tools/browser_check.py and its end-to-end test. Installs Debian's `chromium` and
-# a font (fonts-dejavu-core, so screenshots show text) when /usr/bin/chromium is
-# missing. Idempotent and quiet: prints one line saying what it did; apt's output
+# tools/browser_check.py and its end-to-end test. Installs Debian's `chromium`, a
+# font (fonts-dejavu-core, so screenshots show text) and certutil (libnss3-tools: the
+# check trusts a private CA, the sandbox's ACME test server) when one is missing. Idempotent and quiet: prints one line saying what it did; apt's output
 # is shown only when the install fails.
 set -euo pipefail
 
 CHROMIUM=/usr/bin/chromium
-PACKAGES=(chromium fonts-dejavu-core)
+PACKAGES=(chromium fonts-dejavu-core libnss3-tools)
 
 log() { printf 'install-browser: %s\n' "$*"; }
 
-if [ -x "$CHROMIUM" ]; then
+if [ -x "$CHROMIUM" ] && command -v certutil >/dev/null 2>&1; then
   log "chromium already installed ($("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM"))"
   exit 0
 fi

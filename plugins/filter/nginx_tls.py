@@ -11,6 +11,8 @@ import json
 import os
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.berth.stack.plugins.filter.berth_ports_report import SITE_COLUMNS, aligned
+from ansible_collections.berth.stack.plugins.module_utils import berth_registry
 from ansible_collections.berth.stack.plugins.module_utils import berth_tls as core
 
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
@@ -75,8 +77,34 @@ def nginx_tls_entries(plan, state_file, service="nginx"):
     return entries
 
 
+def _plan(plan, name):
+    if not isinstance(plan, dict) or "sites" not in plan or "decision" not in plan:
+        raise AnsibleFilterError("%s expects the result of berth.stack.berth_plan role=nginx (with its probe)" % name)
+    return plan
+
+
+def nginx_sites_report(plan):
+    """Aligned text lines: each site of the host, its names, TLS mode, whether its certificate is
+    live (or why not), its issuer and expiry (berth_tls.site_rows over the probe's reading)."""
+    plan = _plan(plan, "nginx_sites_report")
+    return aligned(SITE_COLUMNS, core.site_rows(plan["sites"], plan["decision"].get("certs") or {}))
+
+
+def nginx_site_url(plan, path="/"):
+    """The URL a client uses for ``path`` on the host's default site: https://<its first name> on the
+    HTTPS entry's port when its certificate is live, else the HTTP entry (berth_url)."""
+    plan = _plan(plan, "nginx_site_url")
+    site = next((s for s in plan["sites"] if s.get("default")), plan["sites"][0] if plan["sites"] else None)
+    names = [n for n in (site or {}).get("server_names") or [] if n != "_" and not n.startswith("*.")]
+    if site and names and site["name"] in (plan["decision"].get("tls_live") or []):
+        port = int(plan["https"]["port"])
+        return "https://%s%s%s" % (names[0], "" if port == 443 else ":%d" % port, path)
+    return berth_registry.url(plan["http"], path)
+
+
 class FilterModule(object):
     """Nginx sites' TLS."""
 
     def filters(self):
-        return {"nginx_tls_live": nginx_tls_live, "nginx_tls_entries": nginx_tls_entries}
+        return {"nginx_tls_live": nginx_tls_live, "nginx_tls_entries": nginx_tls_entries,
+                "nginx_sites_report": nginx_sites_report, "nginx_site_url": nginx_site_url}

@@ -730,7 +730,7 @@ def nginx(v):
                 v.get("nginx_http_port_name"), v.get("nginx_status_port_name"), v.get("nginx_status_port_name"),
                 v.get("nginx_http_port_name"), _entry_text(http), v.get("nginx_status_port_name"), _entry_text(status)))
     https_enabled = bool(https.get("enabled", True)) and core.applies(https, v.groups)
-    if https_enabled and not v.get("nginx_sites") and not (v.get("nginx_tls_certificate")
+    if https_enabled and not v.get("nginx_sites") and not v.get("nginx_tls") and not (v.get("nginx_tls_certificate")
                                                            and v.get("nginx_tls_certificate_key")):
         problems.add("%s is enabled for %s but nginx_tls_certificate and/or nginx_tls_certificate_key are empty; "
                      "set both, describe the sites with nginx_sites (tls: acme issues their certificates), or "
@@ -822,10 +822,24 @@ def tls_sites(v):
     http, https = (entries.get(str(v.get(name))) for name in ("nginx_http_port_name", "nginx_https_port_name"))
     if not (isinstance(http, Mapping) and http.get("enabled", True) and core.applies(http, v.groups)):
         return []
-    if not v.get("nginx_sites") and not (isinstance(https, Mapping) and https.get("enabled", True)
+    if not v.get("nginx_sites") and not v.get("nginx_tls") and not (isinstance(https, Mapping)
+                                                                     and https.get("enabled", True)
                                          and core.applies(https, v.groups)):
         return []  # the one site of nginx_server_name, without TLS
     return [s for s in nginx(v).get("sites") or [] if s["tls"] != "off"]
+
+
+def report_sites(v):
+    """Every Nginx site of the host (the port map's and the route report's), [] where Nginx's HTTP
+    entry does not apply or the nginx role's plan of the host is refused (the report still runs)."""
+    http = registry(v).get(str(v.get("nginx_http_port_name")))
+    if not (isinstance(http, Mapping) and http.get("enabled", True) and core.applies(http, v.groups)):
+        return []
+    try:
+        return [{k: s[k] for k in ("name", "server_names", "tls", "certificate", "certificate_key")}
+                for s in nginx(v).get("sites") or []]
+    except PlanError:
+        return []
 
 
 def _named_routes(v):
@@ -859,7 +873,8 @@ def _sites(v, section, problems, routes):
             "webroot": str(v.get("nginx_acme_webroot")), "ca_bundle": str(v.get("nginx_acme_ca_bundle") or "")}
     hsts = v.get("nginx_hsts_max_age")
     ctx = {"host": v.name, "https": section["https_enabled"], "https_entry": v.get("nginx_https_port_name"),
-           "legacy": {"server_name": v.get("nginx_server_name"), "certificate": v.get("nginx_tls_certificate"),
+           "legacy": {"server_name": v.get("nginx_server_name"), "tls": v.get("nginx_tls"),
+                      "certificate": v.get("nginx_tls_certificate"),
                       "certificate_key": v.get("nginx_tls_certificate_key")},
            "acme": acme, "routes": routes, "hsts": hsts}
     sites, found = tls_core.normalize_sites(v.get("nginx_sites"), ctx)
@@ -1262,5 +1277,5 @@ def plan(role, v, roles=None):
     if role == "packages":
         return packages(v, list(roles or []))
     if role == "berth_ports":
-        return {"entries": host_entries(v)}
+        return {"entries": host_entries(v), "sites": report_sites(v)}
     raise PlanError("berth_plan: unknown role %r (known: %s)" % (role, ", ".join(ROLES)))

@@ -13,7 +13,8 @@ this very file to the host, where certbot's deploy hook runs it after a renewal 
     site records, and every problem with the variable, the host and the fix.
 ``inspect(cert_path, key_path, names, now)``
     What a certificate on the host is: present, its expiry, issuer, serial and names, and the
-    reason it must not go live (missing, expired, not yet valid, not matching its key or a name).
+    reason it must not go live (missing, expired, not yet valid, not matching its key or a name;
+    ``servable``: valid now and matching its key, whatever names it covers).
 ``certbot_argv(site, acme)``
     The one ``certbot certonly`` command that issues a site's certificate over HTTP-01 through
     Nginx's own challenge location.
@@ -76,8 +77,9 @@ def normalize_sites(value, ctx):
     """``(sites, problems)`` for one host.
 
     ``ctx``: ``host``; ``https`` (the nginx_https entry applies to the host and is enabled),
-    ``https_port``, ``https_entry`` (its name); ``legacy`` (``server_name``, ``certificate``,
-    ``certificate_key``: the one-site variables); ``acme`` (``directory``, ``email``,
+    ``https_port``, ``https_entry`` (its name); ``legacy`` (``server_name``, ``tls``,
+    ``certificate``, ``certificate_key``: the one-site variables; with ``tls`` set the one site is
+    a site like any other, named ``default``); ``acme`` (``directory``, ``email``,
     ``key_type``, ``config_dir``); ``routes`` (route name -> the locations' prefixes it stands for:
     the apps of the host, or of a load balancer's backends), ``hsts`` (default max-age).
     Each site: ``name, server_names, default, routes (names or prefixes; [] = every route), tls,
@@ -87,8 +89,24 @@ def normalize_sites(value, ctx):
     acme = dict(ctx.get("acme") or {})
     config_dir = str(acme.get("config_dir") or "/etc/letsencrypt").rstrip("/")
     https = bool(ctx.get("https"))
+    legacy = dict(ctx.get("legacy") or {})
+    if value in (None, [], "") and legacy.get("tls"):
+        # The one site with nginx_tls: a site like any other, named "default".
+        names = str(legacy.get("server_name") or "_").split(" ")
+        if legacy["tls"] not in TLS_MODES:
+            problems.add("nginx_tls", "%r is not one of %s" % (legacy["tls"], ", ".join(TLS_MODES)),
+                         "write acme, files or off (or leave it empty: TLS from the nginx_tls_* files when the "
+                         "HTTPS entry is enabled)")
+            return [], problems.items
+        if legacy["tls"] != "off" and "_" in names:
+            problems.add("nginx_server_name", "%r names no host, and nginx_tls is %s: a certificate is for names"
+                         % (legacy.get("server_name"), legacy["tls"]), "set nginx_server_name: www.example.com")
+            return [], problems.items
+        value = [{"name": "default", "server_names": names, "tls": legacy["tls"]}]
+        if legacy["tls"] == "files":
+            value[0].update(certificate=legacy.get("certificate") or None,
+                            certificate_key=legacy.get("certificate_key") or None)
     if value in (None, [], ""):
-        legacy = dict(ctx.get("legacy") or {})
         names = str(legacy.get("server_name") or "_").split(" ")
         tls = "files" if https else "off"
         return [{"name": "default", "server_names": names, "default": True, "routes": [], "tls": tls,
@@ -267,8 +285,8 @@ def covers(patterns, name):
 def inspect(cert_path, key_path, names, now=None):
     """A certificate and key on this host: ``{present, ok, problem, not_after, days_left, issuer,
     serial, names}``; ``problem`` says why it must not go live (``ok`` false)."""
-    out = {"present": False, "ok": False, "problem": "", "not_after": "", "days_left": None, "issuer": "",
-           "serial": "", "names": [], "inspected": True}
+    out = {"present": False, "ok": False, "servable": False, "problem": "", "not_after": "", "days_left": None,
+           "issuer": "", "serial": "", "names": [], "inspected": True}
     if not os.path.exists(cert_path):
         out["problem"] = "no certificate at %s" % cert_path
         return out
@@ -300,9 +318,6 @@ def inspect(cert_path, key_path, names, now=None):
         out["problem"] = "%s expired on %s" % (cert_path, out["not_after"])
     elif not_before > now:
         out["problem"] = "%s is not valid before %s" % (cert_path, not_before.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    elif missing:
-        out["problem"] = "%s does not cover %s (its names: %s)" % (cert_path, ", ".join(missing),
-                                                                  ", ".join(dns) or "none")
     if out["problem"]:
         return out
     try:
@@ -316,6 +331,13 @@ def inspect(cert_path, key_path, names, now=None):
     if key.public_key().public_bytes(der, pub) != cert.public_key().public_bytes(der, pub):
         out["problem"] = "%s does not match its key %s" % (cert_path, key_path)
         return out
+    # Valid now and matching its key: it may keep serving the names it covers while a certificate
+    # for the site's new names is issued (``servable``); it is ``ok`` only when it covers them all.
+    out["servable"] = True
+    if missing:
+        out["problem"] = "%s does not cover %s (its names: %s)" % (cert_path, ", ".join(missing),
+                                                                  ", ".join(dns) or "none")
+        return out
     out["ok"] = True
     return out
 
@@ -327,9 +349,36 @@ def inspect_sites(sites, now=None):
 
 
 def live_tls(sites, certs):
-    """The sites whose certificate may go live (present, valid, matching its key and names)."""
-    return sorted(s["name"] for s in sites if s.get("tls") in ("acme", "files")
-                  and (certs.get(s["name"]) or {}).get("ok"))
+    """The sites whose certificate may go live: present, valid now, matching its key and covering
+    the site's names - or, for an ACME site whose names changed, still valid and matching its key
+    (the previous certificate keeps serving what it covers until the new one is issued)."""
+    def live(site):
+        cert = certs.get(site["name"]) or {}
+        return bool(cert.get("ok") or (site.get("tls") == "acme" and cert.get("servable")))
+    return sorted(s["name"] for s in sites if s.get("tls") in ("acme", "files") and live(s))
+
+
+def _issuer_name(issuer):
+    """The CN of an RFC 4514 issuer (``CN=Pebble Intermediate CA 1a2b3c,O=...``), else the whole text."""
+    match = re.search(r"(?:^|,)CN=((?:\\,|[^,])+)", issuer or "")
+    return match.group(1).replace("\\,", ",") if match else (issuer or "")
+
+
+def site_rows(sites, certs):
+    """One report row per site: ``site, names, tls, certificate`` (live / why not), ``issuer``,
+    ``expires`` (date and days left) - what the port map and the route report print."""
+    rows = []
+    for site in sites or []:
+        cert = certs.get(site["name"]) or {}
+        row = {"site": site["name"], "names": " ".join(site["server_names"]), "tls": site["tls"],
+               "certificate": "-", "issuer": "-", "expires": "-"}
+        if site["tls"] != "off":
+            row["certificate"] = "live" if cert.get("ok") else "not live: %s" % (cert.get("problem") or "not read")
+            if cert.get("not_after"):
+                row["issuer"] = _issuer_name(cert.get("issuer"))
+                row["expires"] = "%s (%s days)" % (cert["not_after"][:10], cert.get("days_left"))
+        rows.append(row)
+    return rows
 
 
 def certbot_argv(site, acme):

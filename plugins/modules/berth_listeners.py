@@ -42,6 +42,13 @@ options:
     type: str
     choices: [critical, warning]
     default: critical
+  sites:
+    description:
+      - The host's Nginx sites (the planner's C(sites) - C(name), C(server_names), C(tls), C(certificate),
+        C(certificate_key)); each site's certificate is read (C(berth_tls.inspect)) and reported in C(sites).
+    type: list
+    elements: dict
+    default: []
 author: berth contributors
 """
 
@@ -70,6 +77,13 @@ conflicts:
   returned: always
   type: list
   elements: str
+sites:
+  description:
+    - One row per site - C(site), C(names), C(tls), C(certificate) (live, or why not), C(issuer) and C(expires)
+      (C(berth_tls.site_rows)). No key material.
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
@@ -78,6 +92,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.berth.stack.plugins.module_utils.berth_proc import assess, listeners
 from ansible_collections.berth.stack.plugins.module_utils.berth_registry import REGISTRY_HINT
 from ansible_collections.berth.stack.plugins.module_utils.berth_status import verdict
+from ansible_collections.berth.stack.plugins.module_utils import berth_tls
 
 
 def main():
@@ -88,6 +103,7 @@ def main():
             "fail_on_conflict": {"type": "bool", "default": False},
             "proc_root": {"type": "path", "default": "/proc"},
             "free_status": {"type": "str", "choices": ["critical", "warning"], "default": "critical"},
+            "sites": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -100,6 +116,8 @@ def main():
     result = {"changed": False, "listeners": sockets, "ports": rows, "conflicts": conflicts}
     if conflicts and module.params["fail_on_conflict"]:
         module.fail_json(msg="\n".join(conflicts), **result)
+    sites = module.params["sites"]
+    result["sites"] = berth_tls.site_rows(sites, berth_tls.inspect_sites(sites))
     module.exit_json(**result)
 
 
