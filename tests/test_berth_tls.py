@@ -1215,3 +1215,26 @@ def test_an_acme_site_whose_names_changed_keeps_serving_its_previous_certificate
     mismatch = berth_tls.inspect(other_path, key_path, ["www.example.test"], now=NOW)
     assert (mismatch["ok"], mismatch["servable"]) == (False, False)
     assert berth_tls.live_tls(sites, {"www": mismatch}) == []
+
+
+def test_only_the_lineages_berth_wrote_for_sites_that_are_gone_are_stale():
+    state = json.dumps({"service": "nginx", "sites": {"www": {}, "api": {}, "old": {}}})
+    sites = [{"name": "www", "lineage": "www", "tls": "acme"}, {"name": "api", "lineage": "", "tls": "files"}]
+    assert berth_tls.stale_lineages(state, sites) == ["api", "old"]
+    assert berth_tls.stale_lineages(None, sites) == []
+    assert berth_tls.stale_lineages("not json", sites) == []
+    assert berth_tls.stale_lineages(json.dumps({"sites": {"../etc": {}}}), []) == []
+    assert berth_tls.certbot_delete_argv("old", "/etc/letsencrypt") == [
+        "certbot", "delete", "--non-interactive", "--config-dir", "/etc/letsencrypt", "--cert-name", "old"]
+
+
+def test_the_plan_deletes_the_certificates_of_acme_sites_that_are_gone(groups):
+    v = planview.view("lb", extra_vars([SITES[0]]))
+    section = berth_plan.nginx(v)
+    assert "/etc/nginx/berth-tls.json" in berth_plan.probe_args("nginx", v, section)["read"]
+    state = json.dumps({"sites": {"www": {"server_names": ["www.example.test"]},
+                                  "api": {"server_names": ["api.example.test"]}}})
+    probe = {"host": {"files": {"/etc/nginx/berth-tls.json": state}, "tls": {}}}
+    decision = berth_plan.decide("nginx", v, section, probe)
+    assert [item["lineage"] for item in decision["acme_stale"]] == ["api"]
+    assert decision["acme_stale"][0]["argv"][-2:] == ["--cert-name", "api"]

@@ -1193,7 +1193,8 @@ def probe_args(role, v, section, releases=None):
         return flask_app_probe(section, releases)
     if role == "nginx":
         args = {"packages": section["packages"], "units": [v.get("nginx_service_name")],
-                "read": [v.get("nginx_drain_state_file"), upstream_file(v)], "list": [APT_LISTS]}
+                "read": [v.get("nginx_drain_state_file"), upstream_file(v), v.get("nginx_tls_state_file")],
+                "list": [APT_LISTS]}
         tls = [{"name": s["name"], "cert": s["certificate"], "key": s["certificate_key"], "names": s["server_names"]}
                for s in section.get("sites") or [] if s["tls"] != "off"]
         if tls:
@@ -1246,6 +1247,9 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 "certs": dict(certs), "tls_live": tls_core.live_tls(section.get("sites") or [],
                                                                                           certs),
                 "tls_pending": sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok")),
+                "acme_stale": [{"lineage": name, "argv": tls_core.certbot_delete_argv(
+                    name, str(v.get("nginx_acme_config_dir")))} for name in tls_core.stale_lineages(
+                        _mapping(host.get("files")).get(v.get("nginx_tls_state_file")), section.get("sites"))],
                 "acme_timer": bool(timer.get("enabled") and timer.get("active")), "running": bool(unit.get("enabled") and unit.get("active")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
                     upstream_file(v))),

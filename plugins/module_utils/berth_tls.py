@@ -381,6 +381,23 @@ def site_rows(sites, certs):
     return rows
 
 
+def stale_lineages(state_text, sites):
+    """The certbot lineages berth issued for sites that are gone: those the role's state file
+    (``nginx_tls_state_file``, as the host holds it) lists and no ACME site of the plan has any more.
+    Lineages berth never wrote there (another tool's) are never listed."""
+    try:
+        before = (json.loads(state_text or "{}") or {}).get("sites") or {}
+    except (ValueError, AttributeError):
+        return []
+    now = {s.get("lineage") for s in sites or [] if s.get("tls") == "acme"}
+    return sorted(str(name) for name in before if name not in now and SITE_NAME_RE.match(str(name)))
+
+
+def certbot_delete_argv(lineage, config_dir):
+    """``certbot delete`` of one lineage (its certificates, keys and renewal configuration)."""
+    return ["certbot", "delete", "--non-interactive", "--config-dir", config_dir, "--cert-name", lineage]
+
+
 def certbot_argv(site, acme):
     """``certbot certonly`` for one site: HTTP-01 through the webroot Nginx serves the challenge
     from, non-interactive, the lineage named after the site (a changed name list replaces its
