@@ -27,13 +27,14 @@ import planview
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.filter import nginx_tls
 from ansible_collections.berth.stack.plugins.module_utils import berth_plan
+from ansible_collections.berth.stack.plugins.module_utils import berth_sites
 from ansible_collections.berth.stack.plugins.module_utils import berth_tls
 from project import ROOT
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 DAY = datetime.timedelta(days=1)
-LE = berth_tls.LETSENCRYPT_PRODUCTION
+LE = berth_sites.LETSENCRYPT_PRODUCTION
 ROUTES = {"hbnb_api": ["/api/"], "hbnb_front": ["/", "/static/"]}
 
 
@@ -122,7 +123,7 @@ def site(name="www", names=("www.example.test",), **more):
 
 
 def problems_of(value, **over):
-    return berth_tls.normalize_sites(value, ctx(**over))[1]
+    return berth_sites.normalize_sites(value, ctx(**over))[1]
 
 
 def refused(problems, variable, *fragments, host="lb"):
@@ -140,7 +141,7 @@ def refused(problems, variable, *fragments, host="lb"):
 def test_no_sites_and_no_https_is_the_one_legacy_site_without_tls(empty):
     legacy = {"server_name": "example.test www.example.test", "certificate": "/etc/ssl/site.pem",
               "certificate_key": "/etc/ssl/private/site.key"}
-    sites, problems = berth_tls.normalize_sites(empty, ctx(https=False, legacy=legacy))
+    sites, problems = berth_sites.normalize_sites(empty, ctx(https=False, legacy=legacy))
     assert problems == []
     assert sites == [{"name": "default", "server_names": ["example.test", "www.example.test"], "default": True,
                       "routes": [], "tls": "off", "certificate": "", "certificate_key": "", "lineage": "",
@@ -149,7 +150,7 @@ def test_no_sites_and_no_https_is_the_one_legacy_site_without_tls(empty):
 
 def test_no_sites_with_https_is_the_legacy_site_on_the_legacy_files():
     legacy = {"server_name": "", "certificate": "/etc/ssl/site.pem", "certificate_key": "/etc/ssl/private/site.key"}
-    sites, problems = berth_tls.normalize_sites([], ctx(legacy=legacy))
+    sites, problems = berth_sites.normalize_sites([], ctx(legacy=legacy))
     assert problems == []
     [one] = sites
     assert one["server_names"] == ["_"]  # an empty server_name is Nginx's catch-all
@@ -162,7 +163,7 @@ def test_a_two_site_list_normalizes_with_its_defaults():
     value = [site("www", ["www.example.test", "example.test"], tls="acme"),
              site("api", "api.example.test", routes=["hbnb_api", "/v2/"], tls="files",
                   certificate="/etc/ssl/api.pem", certificate_key="/etc/ssl/private/api.key", hsts=0)]
-    sites, problems = berth_tls.normalize_sites(value, ctx(acme=acme_ctx(config_dir="/srv/le/")))
+    sites, problems = berth_sites.normalize_sites(value, ctx(acme=acme_ctx(config_dir="/srv/le/")))
     assert problems == []
     assert sites == [
         {"name": "www", "server_names": ["www.example.test", "example.test"], "default": True, "routes": [],
@@ -177,7 +178,7 @@ def test_a_two_site_list_normalizes_with_its_defaults():
 
 def test_a_site_without_tls_gets_no_redirect_nor_hsts_and_an_explicit_default_stays_alone():
     value = [site("www", tls=False), site("other", ["other.example.test"], default=True, tls="off")]
-    sites, problems = berth_tls.normalize_sites(value, ctx(https=False))
+    sites, problems = berth_sites.normalize_sites(value, ctx(https=False))
     assert problems == []
     assert [(s["tls"], s["redirect"], s["hsts"], s["default"]) for s in sites] == [
         ("off", False, 0, False), ("off", False, 0, True)]
@@ -185,7 +186,7 @@ def test_a_site_without_tls_gets_no_redirect_nor_hsts_and_an_explicit_default_st
 
 def test_the_hsts_default_comes_from_the_context_and_a_site_may_keep_its_own():
     value = [site("www", tls="acme"), site("api", ["api.example.test"], tls="acme", hsts=600, redirect=False)]
-    sites, problems = berth_tls.normalize_sites(value, ctx(hsts=86400))
+    sites, problems = berth_sites.normalize_sites(value, ctx(hsts=86400))
     assert problems == []
     assert [(s["hsts"], s["redirect"]) for s in sites] == [(86400, True), (600, False)]
 
@@ -194,7 +195,7 @@ def test_a_wildcard_is_accepted_with_tls_files_and_underscore_without_tls():
     value = [site("wild", ["*.example.test"], tls="files", certificate="/etc/ssl/wild.pem",
                   certificate_key="/etc/ssl/wild.key"),
              site("catchall", ["_"])]
-    sites, problems = berth_tls.normalize_sites(value, ctx())
+    sites, problems = berth_sites.normalize_sites(value, ctx())
     assert problems == []
     assert [s["server_names"] for s in sites] == [["*.example.test"], ["_"]]
 
@@ -257,7 +258,7 @@ def test_a_tls_site_without_the_https_entry_is_refused_naming_the_entry(tls):
 def test_unknown_keys_are_refused():
     problem = refused(problems_of([site(tls="acme", redirects=True, sever_names=["x.example.test"])]),
                       "nginx_sites[0]", "unknown keys redirects, sever_names")
-    assert "known: " + ", ".join(berth_tls.SITE_KEYS) in problem
+    assert "known: " + ", ".join(berth_sites.SITE_KEYS) in problem
 
 
 def test_a_site_name_defined_twice_is_refused():
@@ -352,37 +353,37 @@ LOCATIONS = [{"prefix": "/", "exact": True, "app": "hbnb_front"},
 
 
 def test_a_web_site_without_routes_serves_every_location():
-    mine = berth_tls.site_locations({"routes": []}, LOCATIONS, "apps")
+    mine = berth_sites.site_locations({"routes": []}, LOCATIONS, "apps")
     assert mine == LOCATIONS and mine is not LOCATIONS
 
 
 def test_a_web_site_serves_the_locations_of_its_apps_and_prefixes():
-    assert berth_tls.site_locations({"routes": ["hbnb_front"]}, LOCATIONS, "apps") == [LOCATIONS[0], LOCATIONS[2]]
-    assert berth_tls.site_locations({"routes": ["/api/", "hbnb_dynamic"]}, LOCATIONS, "apps") == [
+    assert berth_sites.site_locations({"routes": ["hbnb_front"]}, LOCATIONS, "apps") == [LOCATIONS[0], LOCATIONS[2]]
+    assert berth_sites.site_locations({"routes": ["/api/", "hbnb_dynamic"]}, LOCATIONS, "apps") == [
         LOCATIONS[1], LOCATIONS[3]]
-    assert berth_tls.site_locations({"routes": ["/nothing/"]}, LOCATIONS, "apps") == []
+    assert berth_sites.site_locations({"routes": ["/nothing/"]}, LOCATIONS, "apps") == []
 
 
 def test_a_load_balancer_site_serves_its_locations_or_every_path():
-    assert berth_tls.site_locations({"routes": []}, LOCATIONS, "lb") == [{"prefix": "/", "exact": False}]
-    assert berth_tls.site_locations({}, [], "lb") == [{"prefix": "/", "exact": False}]
+    assert berth_sites.site_locations({"routes": []}, LOCATIONS, "lb") == [{"prefix": "/", "exact": False}]
+    assert berth_sites.site_locations({}, [], "lb") == [{"prefix": "/", "exact": False}]
     mine = [{"prefix": "/api/", "exact": False}, {"prefix": "/v2/", "exact": False}]
-    assert berth_tls.site_locations({"routes": ["/api/", "/v2/"]}, mine, "lb") == mine
+    assert berth_sites.site_locations({"routes": ["/api/", "/v2/"]}, mine, "lb") == mine
 
 
 def test_lb_locations_replaces_app_names_by_their_public_paths_once_each():
     routes = {"hbnb_api": [{"prefix": "/api/", "exact": False}],
               "hbnb_front": [{"prefix": "/", "exact": True}, {"prefix": "/static/", "exact": False}]}
-    assert berth_tls.lb_locations(["hbnb_api", "/v2/", "hbnb_front", "/api/"], routes) == [
+    assert berth_sites.lb_locations(["hbnb_api", "/v2/", "hbnb_front", "/api/"], routes) == [
         {"prefix": "/api/", "exact": False}, {"prefix": "/v2/", "exact": False}, {"prefix": "/", "exact": True},
         {"prefix": "/static/", "exact": False}]
-    assert berth_tls.lb_locations(["/only/"], {}) == [{"prefix": "/only/", "exact": False}]
-    assert berth_tls.lb_locations([], routes) == []
+    assert berth_sites.lb_locations(["/only/"], {}) == [{"prefix": "/only/", "exact": False}]
+    assert berth_sites.lb_locations([], routes) == []
 
 
 def test_a_load_balancer_site_routing_only_an_app_without_public_routes_is_refused():
     with pytest.raises(ValueError, match="app worker has no public route on the backends"):
-        berth_tls.lb_locations(["worker"], {"worker": []})
+        berth_sites.lb_locations(["worker"], {"worker": []})
 
 
 # --- inspect ---------------------------------------------------------------------------------------
@@ -550,15 +551,15 @@ def test_inspect_sites_reads_every_tls_site_and_live_tls_keeps_the_good_ones(ca,
     assert certs["www"]["ok"] is True
     assert "does not cover api.example.test" in certs["api"]["problem"]
     assert certs["gone"]["present"] is False
-    assert berth_tls.live_tls(sites, certs) == ["www"]
+    assert berth_sites.live_tls(sites, certs) == ["www"]
 
 
 def test_live_tls_needs_a_tls_site_with_an_ok_certificate():
     sites = [{"name": "b", "tls": "files"}, {"name": "a", "tls": "acme"}, {"name": "off", "tls": "off"},
              {"name": "unread", "tls": "acme"}]
     certs = {"a": {"ok": True}, "b": {"ok": True}, "off": {"ok": True}, "unread": None}
-    assert berth_tls.live_tls(sites, certs) == ["a", "b"]
-    assert berth_tls.live_tls(sites, {}) == []
+    assert berth_sites.live_tls(sites, certs) == ["a", "b"]
+    assert berth_sites.live_tls(sites, {}) == []
 
 
 # --- certbot ---------------------------------------------------------------------------------------
@@ -1178,21 +1179,21 @@ def test_a_one_site_inventory_needs_only_nginx_tls_and_a_contact_for_https():
     ctx = {"host": "edge1", "https": True, "https_entry": "nginx_https", "hsts": 31536000,
            "acme": {"directory": "https://acme.example.test/dir", "email": "ops@example.test", "key_type": "ecdsa"},
            "legacy": {"server_name": "www.example.test example.test", "tls": "acme"}}
-    sites, problems = berth_tls.normalize_sites([], ctx)
+    sites, problems = berth_sites.normalize_sites([], ctx)
     assert problems == []
     assert len(sites) == 1
     site = sites[0]
     assert (site["name"], site["server_names"], site["tls"], site["redirect"], site["hsts"], site["default"]) == (
         "default", ["www.example.test", "example.test"], "acme", True, 31536000, True)
     assert site["certificate"] == "/etc/letsencrypt/live/default/fullchain.pem"
-    _, problems = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "_", "tls": "acme"}))
+    _, problems = berth_sites.normalize_sites([], dict(ctx, legacy={"server_name": "_", "tls": "acme"}))
     assert problems == ["nginx_server_name on edge1: '_' names no host, and nginx_tls is acme: a certificate is for "
                         "names. Fix: set nginx_server_name: www.example.com."]
-    _, problems = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "tls"}))
+    _, problems = berth_sites.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "tls"}))
     assert problems[0].startswith("nginx_tls on edge1: 'tls' is not one of acme, files, off.")
-    _, problems = berth_tls.normalize_sites([], dict(ctx, acme=dict(ctx["acme"], email="")))
+    _, problems = berth_sites.normalize_sites([], dict(ctx, acme=dict(ctx["acme"], email="")))
     assert problems[0].startswith("nginx_acme_email on edge1: '' is not a contact address, and sites default use")
-    sites, _ = berth_tls.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "files",
+    sites, _ = berth_sites.normalize_sites([], dict(ctx, legacy={"server_name": "www.example.test", "tls": "files",
                                                                 "certificate": "/etc/ssl/www.pem",
                                                                 "certificate_key": "/etc/ssl/www.key"}))
     assert (sites[0]["certificate"], sites[0]["certificate_key"]) == ("/etc/ssl/www.pem", "/etc/ssl/www.key")
@@ -1208,23 +1209,23 @@ def test_an_acme_site_whose_names_changed_keeps_serving_its_previous_certificate
     assert (out["ok"], out["servable"]) == (False, True)
     assert "does not cover new.example.test" in out["problem"]
     sites = [{"name": "www", "tls": "acme"}, {"name": "files", "tls": "files"}]
-    assert berth_tls.live_tls(sites, {"www": out, "files": out}) == ["www"]
+    assert berth_sites.live_tls(sites, {"www": out, "files": out}) == ["www"]
     other, _ = ca.issue(["www.example.test"])
     (tmp_path / "other").mkdir()
     other_path, _ = write_pair(tmp_path / "other", other, ca.issue(["x.example.test"])[1], ca)
     mismatch = berth_tls.inspect(other_path, key_path, ["www.example.test"], now=NOW)
     assert (mismatch["ok"], mismatch["servable"]) == (False, False)
-    assert berth_tls.live_tls(sites, {"www": mismatch}) == []
+    assert berth_sites.live_tls(sites, {"www": mismatch}) == []
 
 
 def test_only_the_lineages_berth_wrote_for_sites_that_are_gone_are_stale():
     state = json.dumps({"service": "nginx", "sites": {"www": {}, "api": {}, "old": {}}})
     sites = [{"name": "www", "lineage": "www", "tls": "acme"}, {"name": "api", "lineage": "", "tls": "files"}]
-    assert berth_tls.stale_lineages(state, sites) == ["api", "old"]
-    assert berth_tls.stale_lineages(None, sites) == []
-    assert berth_tls.stale_lineages("not json", sites) == []
-    assert berth_tls.stale_lineages(json.dumps({"sites": {"../etc": {}}}), []) == []
-    assert berth_tls.certbot_delete_argv("old", "/etc/letsencrypt") == [
+    assert berth_sites.stale_lineages(state, sites) == ["api", "old"]
+    assert berth_sites.stale_lineages(None, sites) == []
+    assert berth_sites.stale_lineages("not json", sites) == []
+    assert berth_sites.stale_lineages(json.dumps({"sites": {"../etc": {}}}), []) == []
+    assert berth_sites.certbot_delete_argv("old", "/etc/letsencrypt") == [
         "certbot", "delete", "--non-interactive", "--config-dir", "/etc/letsencrypt", "--cert-name", "old"]
 
 

@@ -2,7 +2,7 @@
 # Copyright: berth contributors
 # Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """The nginx role's TLS helpers: which sites' certificates may go live, and the files of certbot's
-renewal hook. Thin wrappers over ``plugins/module_utils/berth_tls.py``. Documentation:
+renewal hook. Thin wrappers over ``plugins/module_utils/berth_sites.py`` and ``berth_tls.py``. Documentation:
 nginx_tls_live.yml and nginx_tls_entries.yml."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 from ansible.errors import AnsibleFilterError
 from ansible_collections.berth.stack.plugins.filter.berth_ports_report import SITE_COLUMNS, aligned
 from ansible_collections.berth.stack.plugins.module_utils import berth_registry
+from ansible_collections.berth.stack.plugins.module_utils import berth_sites
 from ansible_collections.berth.stack.plugins.module_utils import berth_tls as core
 
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
@@ -28,6 +29,7 @@ import berth_tls  # noqa: E402
 
 sys.exit(berth_tls.deploy_hook(%r))
 """
+DROP_IN_PATH = "/etc/systemd/system/certbot.service.d/berth.conf"
 DROP_IN = """# Managed by berth (roles/nginx): the CA bundle certbot trusts for the ACME directory's HTTPS.
 [Service]
 Environment=REQUESTS_CA_BUNDLE=%s
@@ -35,14 +37,10 @@ Environment=REQUESTS_CA_BUNDLE=%s
 
 
 def nginx_tls_live(sites, certs):
-    """The names of the sites whose certificate may go live (berth_tls.live_tls)."""
+    """The names of the sites whose certificate may go live (berth_sites.live_tls)."""
     if not isinstance(sites, list) or not isinstance(certs, dict):
         raise AnsibleFilterError("nginx_tls_live expects the plan's sites and berth_acme's certs")
-    return core.live_tls(sites, certs)
-
-
-def drop_in_path():
-    return "/etc/systemd/system/certbot.service.d/berth.conf"
+    return berth_sites.live_tls(sites, certs)
 
 
 def nginx_tls_entries(plan, state_file, service="nginx"):
@@ -55,7 +53,7 @@ def nginx_tls_entries(plan, state_file, service="nginx"):
     hook = "%s/renewal-hooks/deploy/berth-nginx" % ((acme or {}).get("config_dir") or "/etc/letsencrypt")
     lib = "%s/berth_tls.py" % LIB_DIR
     if not acme:
-        return [{"path": p, "state": "absent"} for p in (hook, lib, state_file, drop_in_path())]
+        return [{"path": p, "state": "absent"} for p in (hook, lib, state_file, DROP_IN_PATH)]
     root = {"owner": "root", "group": "root"}
     state = {"service": service, "sites": {s["lineage"]: {"server_names": s["server_names"]}
                                            for s in plan["sites"] if s["tls"] == "acme"}}
@@ -70,10 +68,10 @@ def nginx_tls_entries(plan, state_file, service="nginx"):
              validate="python3 -m py_compile %s"),
     ]
     if acme.get("ca_bundle"):
-        entries += [dict(root, path=os.path.dirname(drop_in_path()), state="directory", mode="0755"),
-                    dict(root, path=drop_in_path(), mode="0644", content=DROP_IN % acme["ca_bundle"])]
+        entries += [dict(root, path=os.path.dirname(DROP_IN_PATH), state="directory", mode="0755"),
+                    dict(root, path=DROP_IN_PATH, mode="0644", content=DROP_IN % acme["ca_bundle"])]
     else:
-        entries.append({"path": drop_in_path(), "state": "absent"})
+        entries.append({"path": DROP_IN_PATH, "state": "absent"})
     return entries
 
 

@@ -43,14 +43,14 @@ try:  # inside Ansible
     from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as dd_core
     from ansible_collections.berth.stack.plugins.module_utils import berth_firewall as fw_core
     from ansible_collections.berth.stack.plugins.module_utils import berth_registry as core
-    from ansible_collections.berth.stack.plugins.module_utils import berth_tls as tls_core
+    from ansible_collections.berth.stack.plugins.module_utils import berth_sites as sites_core
 except ImportError:  # outside Ansible: the files beside this one
     import berth_apps as apps_core  # type: ignore
     import berth_apt as apt_core  # type: ignore
     import berth_datadog as dd_core  # type: ignore
     import berth_firewall as fw_core  # type: ignore
     import berth_registry as core  # type: ignore
-    import berth_tls as tls_core  # type: ignore
+    import berth_sites as sites_core  # type: ignore
 
 # Keys of the berth_plan action's result beside a section's own: no section may use them.
 RESULT_KEYS = ("probe", "decision", "work_selected", "changed", "failed", "msg", "skipped", "conflicts", "ports")
@@ -757,7 +757,7 @@ def nginx(v):
         problems.raise_if_any()
         for site in sites:
             try:
-                site["lb_locations"] = tls_core.lb_locations(site["routes"], backend_routes)
+                site["lb_locations"] = sites_core.lb_locations(site["routes"], backend_routes)
             except ValueError as exc:
                 problems.add("nginx_sites.%s.routes on %s: %s, so the site would route none of it. Fix: name a "
                              "path prefix, or an app with routes." % (site["name"], v.name, exc))
@@ -815,29 +815,31 @@ def nginx_packages(v, section):
             + (ACME_PACKAGES if section.get("acme") else []))
 
 
+def _opened(v, variable):
+    """Whether the registry entry named by ``variable`` is enabled and applies to this host."""
+    entry_ = registry(v).get(str(v.get(variable)))
+    return isinstance(entry_, Mapping) and bool(entry_.get("enabled", True)) and core.applies(entry_, v.groups)
+
+
+def host_sites(v):
+    """The host's Nginx sites, the records the nginx role renders; [] where Nginx's HTTP entry does
+    not apply to the host."""
+    return (nginx(v).get("sites") or []) if _opened(v, "nginx_http_port_name") else []
+
+
 def tls_sites(v):
-    """The host's Nginx sites with TLS (the same records the nginx role renders), for the tls check
-    and the reports; [] where Nginx's HTTP entry does not apply to the host."""
-    entries = registry(v)
-    http, https = (entries.get(str(v.get(name))) for name in ("nginx_http_port_name", "nginx_https_port_name"))
-    if not (isinstance(http, Mapping) and http.get("enabled", True) and core.applies(http, v.groups)):
-        return []
-    if not v.get("nginx_sites") and not v.get("nginx_tls") and not (isinstance(https, Mapping)
-                                                                     and https.get("enabled", True)
-                                         and core.applies(https, v.groups)):
-        return []  # the one site of nginx_server_name, without TLS
-    return [s for s in nginx(v).get("sites") or [] if s["tls"] != "off"]
+    """The host's Nginx sites with TLS, for the tls check."""
+    if not v.get("nginx_sites") and not v.get("nginx_tls") and not _opened(v, "nginx_https_port_name"):
+        return []  # the one site of nginx_server_name, without TLS: no need to plan Nginx
+    return [s for s in host_sites(v) if s["tls"] != "off"]
 
 
 def report_sites(v):
-    """Every Nginx site of the host (the port map's and the route report's), [] where Nginx's HTTP
-    entry does not apply or the nginx role's plan of the host is refused (the report still runs)."""
-    http = registry(v).get(str(v.get("nginx_http_port_name")))
-    if not (isinstance(http, Mapping) and http.get("enabled", True) and core.applies(http, v.groups)):
-        return []
+    """Every Nginx site of the host for the port map and the route report; [] also where the nginx
+    role's plan of the host is refused (the report still runs)."""
     try:
         return [{k: s[k] for k in ("name", "server_names", "tls", "certificate", "certificate_key")}
-                for s in nginx(v).get("sites") or []]
+                for s in host_sites(v)]
     except PlanError:
         return []
 
@@ -867,7 +869,7 @@ def _backend_app_routes(v, members):
 
 def _sites(v, section, problems, routes):
     """The host's Nginx sites (nginx_sites, or the one site of nginx_server_name and the
-    nginx_tls_* files), checked (berth_tls.normalize_sites), with the ACME settings."""
+    nginx_tls_* files), checked (berth_sites.normalize_sites), with the ACME settings."""
     acme = {"directory": v.get("nginx_acme_directory"), "email": v.get("nginx_acme_email"),
             "key_type": v.get("nginx_acme_key_type"), "config_dir": str(v.get("nginx_acme_config_dir")),
             "webroot": str(v.get("nginx_acme_webroot")), "ca_bundle": str(v.get("nginx_acme_ca_bundle") or "")}
@@ -877,7 +879,7 @@ def _sites(v, section, problems, routes):
                       "certificate": v.get("nginx_tls_certificate"),
                       "certificate_key": v.get("nginx_tls_certificate_key")},
            "acme": acme, "routes": routes, "hsts": hsts}
-    sites, found = tls_core.normalize_sites(v.get("nginx_sites"), ctx)
+    sites, found = sites_core.normalize_sites(v.get("nginx_sites"), ctx)
     for text in found:
         problems.add(text)
     if isinstance(hsts, bool) or not isinstance(hsts, int) or hsts < 0:
@@ -899,7 +901,7 @@ def _site_locations(v, section, sites, locations):
     """Each site's own locations (its routes) and whether it needs the 404 for every other path."""
     extra_root = any(ROOT_LOCATION_RE.search(str(block)) for block in v.get("nginx_extra_locations") or [])
     for site in sites:
-        mine = tls_core.site_locations(site, site.get("lb_locations") or [] if section["mode"] == "lb" else locations,
+        mine = sites_core.site_locations(site, site.get("lb_locations") or [] if section["mode"] == "lb" else locations,
                                        section["mode"])
         site["locations"] = mine
         site["all_routes"] = not site["routes"]
@@ -1244,11 +1246,11 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
         timer = _mapping(_mapping(host.get("units")).get(ACME_TIMER))
         found = _mapping(host.get("packages"))
         return {"installed": installed, "missing_packages": [p for p in section["packages"] if not found.get(p)],
-                "certs": dict(certs), "tls_live": tls_core.live_tls(section.get("sites") or [],
+                "certs": dict(certs), "tls_live": sites_core.live_tls(section.get("sites") or [],
                                                                                           certs),
                 "tls_pending": sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok")),
-                "acme_stale": [{"lineage": name, "argv": tls_core.certbot_delete_argv(
-                    name, str(v.get("nginx_acme_config_dir")))} for name in tls_core.stale_lineages(
+                "acme_stale": [{"lineage": name, "argv": sites_core.certbot_delete_argv(
+                    name, str(v.get("nginx_acme_config_dir")))} for name in sites_core.stale_lineages(
                         _mapping(host.get("files")).get(v.get("nginx_tls_state_file")), section.get("sites"))],
                 "acme_timer": bool(timer.get("enabled") and timer.get("active")), "running": bool(unit.get("enabled") and unit.get("active")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
