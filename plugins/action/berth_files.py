@@ -21,6 +21,16 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 
+class _ReadOnlyVars(dict):
+    """The task's variables as the template lookup receives them. The lookup deep-copies what it
+    is given before adding its own template_* variables; a template only reads them, so a shallow
+    copy does the same at a fraction of the cost (the deep copy of every variable of the host,
+    once per template, was a tenth of a no-op run's controller time)."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
 class ActionModule(ActionBase):
     """Render the contents, then converge every entry in one module run."""
 
@@ -32,6 +42,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         entries = []
         lookup = None
+        variables = _ReadOnlyVars(task_vars)
         try:
             for entry in args.get("entries") or []:
                 entry = dict(entry)
@@ -42,7 +53,7 @@ class ActionModule(ActionBase):
                     if lookup is None:
                         lookup = self._shared_loader_obj.lookup_loader.get(
                             "ansible.builtin.template", loader=self._loader, templar=self._templar)
-                    entry["content"] = lookup.run([template], variables=task_vars, template_vars=template_vars)[0]
+                    entry["content"] = lookup.run([template], variables=variables, template_vars=template_vars)[0]
                 elif path:
                     entry["content"] = self._loader.get_text_file_contents(self._loader.path_dwim(path))
                 entries.append(entry)
