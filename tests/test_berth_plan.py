@@ -489,3 +489,22 @@ def test_an_existing_unit_that_is_not_berth_s_is_refused_before_any_change(unit,
     assert ("flask_apps.hbnb_api.port on web1: the unit hbnb-api.service of registry entry hbnb_api already exists and "
             "is not one berth wrote (%s, Description=%s)" % (unit["path"], unit["description"])) in str(err.value)
     assert "Fix: give the entry a service of its own (berth_ports.hbnb_api.service)" in str(err.value)
+
+
+def test_the_firewall_probe_reads_its_package_and_unit_and_decides_what_to_skip():
+    view = planview.view("db")
+    section = plan.firewall(view)
+    args = plan.probe_args("firewall", view, section)
+    assert args == {"packages": ["nftables"], "units": [view.get("firewall_service")]}
+    unit = view.get("firewall_service")
+    fresh = plan.decide("firewall", view, section, {"host": {"packages": {"nftables": ""}, "units": {}}})
+    assert fresh == {"missing_packages": ["nftables"], "running": False}
+    done = plan.decide("firewall", view, section, {"host": {"packages": {"nftables": "1.0.6-2"},
+                                                            "units": {unit: {"enabled": True, "active": True}}}})
+    assert done == {"missing_packages": [], "running": True}
+    stopped = plan.decide("firewall", view, section, {"host": {"packages": {"nftables": "1.0.6-2"},
+                                                               "units": {unit: {"enabled": True, "active": False}}}})
+    assert stopped["running"] is False
+    # Off on a web host: nothing read, nothing to install.
+    web = planview.view("web1")
+    assert plan.probe_args("firewall", web, plan.firewall(web)) == {}

@@ -197,3 +197,13 @@ def test_configure_writes_the_secret_checks_as_secret_entries_under_the_same_tas
     assert "s3cret-for-the-test" not in repr(redacted)
 
 
+
+
+def test_only_the_keys_the_host_lacks_are_fetched():
+    urls = ["https://keys.example/A.public", "https://keys.example/B.public", "file:///srv/keys/C.public"]
+    assert files.datadog_keys_to_fetch(urls, None) == urls
+    assert files.datadog_keys_to_fetch(urls, []) == urls
+    assert files.datadog_keys_to_fetch(urls, ["A.public", "C.public", "other"]) == ["https://keys.example/B.public"]
+    assert files.datadog_keys_to_fetch(urls, ["A.public", "B.public", "C.public"]) == []
+    with pytest.raises(AnsibleFilterError, match="listing"):
+        files.datadog_keys_to_fetch(urls, "A.public")

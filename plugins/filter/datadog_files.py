@@ -60,8 +60,20 @@ def datadog_files(plan, mysql_password, config_dir, user, group, checks_d_dir):
     return entries
 
 
+def datadog_keys_to_fetch(urls, listing):
+    """The signing-key URLs whose file (the URL's basename) is not in the key directory: the
+    listing the role's probe read (None when the directory is missing). A key file already on the
+    host is kept as it is (get_url without force would not fetch it again either), so a host
+    with every key makes no module run for them."""
+    if listing is not None and not isinstance(listing, (list, tuple)):
+        raise AnsibleFilterError("datadog_keys_to_fetch expects the key directory's listing (a list, or none), "
+                                 "got %s" % type(listing).__name__)
+    present = set(listing or [])
+    return [url for url in urls or [] if str(url).rstrip("/").rsplit("/", 1)[-1] not in present]
+
+
 class FilterModule(object):
     """The datadog role's files."""
 
     def filters(self):
-        return {"datadog_files": datadog_files}
+        return {"datadog_files": datadog_files, "datadog_keys_to_fetch": datadog_keys_to_fetch}

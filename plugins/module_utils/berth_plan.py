@@ -57,6 +57,8 @@ RESULT_KEYS = ("probe", "decision", "work_selected", "changed", "failed", "msg",
 ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", "packages")
 # The roles whose packages the packages section can contribute, in apt-run order.
 PACKAGE_ROLES = ("flask_app", "nginx", "mariadb", "datadog", "firewall")
+# What the firewall role installs (its install task and site.yml's one apt run).
+FIREWALL_PACKAGES = ("nftables",)
 APT_LISTS = "/var/lib/apt/lists"
 # certbot's renewal timer (Debian's certbot package): renewals run on the host, without Ansible.
 ACME_TIMER = "certbot.timer"
@@ -1159,7 +1161,8 @@ def packages(v, roles):
                            "cache_valid_time": 86400, "probe_packages": list(v.get("datadog_apt_prerequisites") or []),
                            "probe_list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))]})
         elif role == "firewall" and flag(v, "firewall_enabled"):
-            wanted.append({"role": role, "packages": ["nftables"], "install_recommends": None, "cache_valid_time": 86400})
+            wanted.append({"role": role, "packages": list(FIREWALL_PACKAGES), "install_recommends": None,
+                           "cache_valid_time": 86400})
     return {"wanted": wanted, "probe": apt_core.packages_probe(wanted)}
 
 
@@ -1215,6 +1218,8 @@ def probe_args(role, v, section, releases=None):
     if role == "mariadb":
         return {"packages": list(v.get("mariadb_packages") or []), "units": [v.get("mariadb_service_name")],
                 "list": [APT_LISTS]}
+    if role == "firewall" and section.get("enabled"):
+        return {"packages": list(FIREWALL_PACKAGES), "units": [v.get("firewall_service")]}
     if role == "packages":
         return dict(section["probe"])
     return {}
@@ -1262,6 +1267,11 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
         return {"missing_packages": [p for p in v.get("mariadb_packages") or [] if not installed.get(p)],
                 "apt_cache_valid_time": apt_core.cache_valid_time(_mapping(host.get("dirs")).get(APT_LISTS),
                                                                   int(v.get("mariadb_apt_cache_valid_time")))}
+    if role == "firewall":
+        found = _mapping(host.get("packages"))
+        unit = _mapping(_mapping(host.get("units")).get(v.get("firewall_service")))
+        return {"missing_packages": [p for p in FIREWALL_PACKAGES if section.get("enabled") and not found.get(p)],
+                "running": bool(unit.get("enabled") and unit.get("active"))}
     if role == "packages":
         runs = apt_core.packages_missing(section["wanted"], host)
         return {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
