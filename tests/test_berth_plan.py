@@ -508,3 +508,21 @@ def test_the_firewall_probe_reads_its_package_and_unit_and_decides_what_to_skip(
     # Off on a web host: nothing read, nothing to install.
     web = planview.view("web1")
     assert plan.probe_args("firewall", web, plan.firewall(web)) == {}
+
+
+def test_the_preflight_plans_every_role_of_the_host_and_refuses_with_the_first_bad_input():
+    assert plan.preflight_roles(["berth", "web", "airbnb_clone", "canary"]) == ["flask_app", "nginx", "datadog",
+                                                                                "firewall"]
+    assert plan.preflight_roles(["berth", "lb"]) == ["nginx", "datadog", "firewall"]
+    assert plan.preflight_roles(["berth", "db"]) == ["mariadb", "datadog", "firewall"]
+    assert plan.plan("preflight", planview.view("web1")) == {"roles": ["flask_app", "nginx", "datadog", "firewall"]}
+    assert plan.plan("preflight", planview.view("db"))["roles"] == ["mariadb", "datadog", "firewall"]
+    # The same refusal the role's own plan gives, naming the variable and the host.
+    bad = {"nginx_proxy_read_timeout": "30s; return 200"}
+    with pytest.raises(plan.PlanError) as own:
+        plan.plan("nginx", planview.view("web1", bad))
+    with pytest.raises(plan.PlanError) as pre:
+        plan.plan("preflight", planview.view("web1", bad))
+    assert str(pre.value) == str(own.value) and "nginx_proxy_read_timeout on web1" in str(pre.value)
+    # A db host is not refused for a web-only input.
+    assert plan.plan("preflight", planview.view("db", bad))["roles"][0] == "mariadb"

@@ -24,9 +24,8 @@ SANDBOX = ROOT / "inventories" / "sandbox"
 GUARDS = (
     "Check every host's effective port registry at once",
     "preflight | Refuse registry ports held by a foreign process",
-    "Plan the apps (release ids, sources, WSGI targets, databases)",
-    "Plan Nginx (registry entries, TLS files, upstream group or the host's apps)",
-    "Plan the Datadog agent (API key, agent ports, checks)",
+    # Every role's input checks (flask_app, nginx, mariadb, the agent, the firewall) in one task.
+    "Plan every role the plays apply to the host (the inputs each renders from)",
 )
 DOCUMENTED_TAGS = ("web", "lb", "monitoring", "firewall")
 

@@ -54,7 +54,7 @@ except ImportError:  # outside Ansible: the files beside this one
 
 # Keys of the berth_plan action's result beside a section's own: no section may use them.
 RESULT_KEYS = ("probe", "decision", "work_selected", "changed", "failed", "msg", "skipped", "conflicts", "ports")
-ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", "packages")
+ROLES = ("flask_app", "nginx", "datadog", "mariadb", "firewall", "berth_ports", "packages", "preflight")
 # The roles whose packages the packages section can contribute, in apt-run order.
 PACKAGE_ROLES = ("flask_app", "nginx", "mariadb", "datadog", "firewall")
 # What the firewall role installs (its install task and site.yml's one apt run).
@@ -1278,8 +1278,29 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
     return {}
 
 
+def preflight_roles(groups):
+    """The roles site.yml's plays apply to a host of ``groups``, in the order site.yml's preflight
+    checks their inputs: flask_app on web, nginx on web and lb, mariadb on db, the agent and the
+    firewall on every host."""
+    groups = set(groups)
+    return ((["flask_app"] if "web" in groups else []) + (["nginx"] if groups & {"web", "lb"} else [])
+            + (["mariadb"] if "db" in groups else []) + ["datadog", "firewall"])
+
+
+def preflight(v):
+    """site.yml's preflight of one host: the plan of every role its plays apply to it, in one
+    go (one view of the host's variables); the first role whose input is bad refuses the host
+    with that role's PlanError. Returns the roles checked."""
+    roles = preflight_roles(v.groups)
+    for role in roles:
+        plan(role, v)
+    return {"roles": roles}
+
+
 def plan(role, v, roles=None):
     """The section of the plan ``role`` renders for host ``v`` (PlanError on bad input)."""
+    if role == "preflight":
+        return preflight(v)
     if role == "flask_app":
         return flask_app(v)
     if role == "nginx":

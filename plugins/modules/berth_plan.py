@@ -34,10 +34,14 @@ description:
     not written by berth is refused there, before any change.
 options:
   role:
-    description: The role whose section to plan.
+    description:
+      - The role whose section to plan.
+      - C(preflight) plans, in one go, every role site.yml's plays apply to the host (flask_app on
+        C(web), nginx on C(web) and C(lb), mariadb on C(db), datadog and firewall everywhere) and
+        refuses the host with the first bad input; use it with O(probe=false) (playbooks/preflight.yml).
     type: str
     required: true
-    choices: [flask_app, nginx, datadog, mariadb, firewall, berth_ports, packages]
+    choices: [flask_app, nginx, datadog, mariadb, firewall, berth_ports, packages, preflight]
   host:
     description:
       - Plan this inventory host instead of the task's host, from its inventory variables (a drain

@@ -31,9 +31,14 @@ cd "$work/project"
 unset ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS ANSIBLE_ROLES_PATH \
       ANSIBLE_FILTER_PLUGINS ANSIBLE_LIBRARY ANSIBLE_ACTION_PLUGINS ANSIBLE_MODULE_UTILS ANSIBLE_INVENTORY
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=0 ANSIBLE_PIPELINING=1
+# A fresh Ansible home, as a new consumer has: a berth.stack that something else installed into this
+# machine's ~/.ansible/collections would otherwise satisfy the install below ("Nothing to do") and
+# shadow the artifact under test.
+export ANSIBLE_HOME="$work/ansible-home"
 check "the built artifact installs into the consumer's collections/" \
   "$BIN/ansible-galaxy" collection install "$artifact" -p ./collections
-test -f collections/ansible_collections/berth/stack/plugins/module_utils/berth_registry.py
+check "the artifact is in the consumer's collections/, not found elsewhere" \
+  test -f collections/ansible_collections/berth/stack/plugins/module_utils/berth_registry.py
 
 # 2. The consumer's own inventory: one web host (a systemd container) and its registry.
 mkdir -p inventory/group_vars/all
