@@ -511,12 +511,14 @@ def test_the_firewall_probe_reads_its_package_and_unit_and_decides_what_to_skip(
 
 
 def test_the_preflight_plans_every_role_of_the_host_and_refuses_with_the_first_bad_input():
-    assert plan.preflight_roles(["berth", "web", "airbnb_clone", "canary"]) == ["flask_app", "nginx", "datadog",
+    assert plan.site_roles(["berth", "web", "airbnb_clone", "canary"]) == ["flask_app", "nginx", "datadog",
                                                                                 "firewall"]
-    assert plan.preflight_roles(["berth", "lb"]) == ["nginx", "datadog", "firewall"]
-    assert plan.preflight_roles(["berth", "db"]) == ["mariadb", "datadog", "firewall"]
+    assert plan.site_roles(["berth", "lb"]) == ["nginx", "datadog", "firewall"]
+    assert plan.site_roles(["berth", "db"]) == ["mariadb", "datadog", "firewall"]
     assert plan.plan("preflight", planview.view("web1")) == {"roles": ["flask_app", "nginx", "datadog", "firewall"]}
     assert plan.plan("preflight", planview.view("db"))["roles"] == ["mariadb", "datadog", "firewall"]
+    # The packages play takes the same roles when it names none.
+    assert plan.packages(planview.view("db")) == plan.packages(planview.view("db"), ["mariadb", "datadog", "firewall"])
     # The same refusal the role's own plan gives, naming the variable and the host.
     bad = {"nginx_proxy_read_timeout": "30s; return 200"}
     with pytest.raises(plan.PlanError) as own:

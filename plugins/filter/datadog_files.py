@@ -69,7 +69,8 @@ def datadog_keys_to_fetch(urls, listing):
         raise AnsibleFilterError("datadog_keys_to_fetch expects the key directory's listing (a list, or none), "
                                  "got %s" % type(listing).__name__)
     present = set(listing or [])
-    return [url for url in urls or [] if str(url).rstrip("/").rsplit("/", 1)[-1] not in present]
+    # os.path.basename: the name the fetch task writes (``item | basename``).
+    return [url for url in urls or [] if os.path.basename(str(url)) not in present]
 
 
 class FilterModule(object):

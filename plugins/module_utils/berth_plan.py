@@ -559,8 +559,7 @@ def flask_app_decide(section, probe, releases=None):
                            and _mapping(units.get(r["service"] + ".service")).get("active"))]
     build = [r["name"] for r in selected
              if r["name"] in releases and not _mapping(states.get(r["name"])).get("built")]
-    installed = _mapping(host.get("packages"))
-    missing = [p for p in section["packages"] if not installed.get(p)]
+    missing = _missing(section["packages"], host)
     # A switch that was never applied (a run killed between moving `current` and restarting the
     # app): `current` is the wanted release, the running process serves another. Applied and
     # gated again now; a failed gate puts back the release that serves.
@@ -1136,9 +1135,11 @@ def datadog_package(v):
     return "datadog-agent" + ("=" + version if version else "")
 
 
-def packages(v, roles):
+def packages(v, roles=None):
     """Every role's Debian packages for this host's one apt run (berth_apt.packages_missing's
-    ``wanted``), for the roles a play applies to the host, in PACKAGE_ROLES order."""
+    ``wanted``), for the roles a play applies to the host (default: those site.yml's plays apply,
+    site_roles), in PACKAGE_ROLES order."""
+    roles = site_roles(v.groups) if roles is None else list(roles)
     wanted = []
     unknown = [r for r in roles if r not in PACKAGE_ROLES]
     if unknown:
@@ -1225,6 +1226,18 @@ def probe_args(role, v, section, releases=None):
     return {}
 
 
+def _missing(packages, host):
+    """The packages the probe's ``host`` reading did not find installed, in their order."""
+    found = _mapping(host.get("packages"))
+    return [p for p in packages or [] if not found.get(p)]
+
+
+def _running(host, unit):
+    """Whether the probe found the systemd unit enabled and active."""
+    state = _mapping(_mapping(host.get("units")).get(unit))
+    return bool(state.get("enabled") and state.get("active"))
+
+
 def decide(role, v, section, probe, mode="deploy", releases=None):
     """What the role does on this host, from its section and the probe's reading."""
     host = _mapping(probe.get("host"))
@@ -1237,7 +1250,6 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
         return flask_app_decide(section, probe, releases)
     if role == "nginx":
         installed = bool(_mapping(host.get("packages")).get(v.get("nginx_package_name")))
-        unit = _mapping(_mapping(host.get("units")).get(v.get("nginx_service_name")))
         state = _mapping(host.get("files")).get(v.get("nginx_drain_state_file"))
         drained = []
         if state:
@@ -1248,37 +1260,32 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 drained = []
         valid = int(v.get("nginx_apt_cache_valid_time"))
         certs = _mapping(host.get("tls"))
-        timer = _mapping(_mapping(host.get("units")).get(ACME_TIMER))
-        found = _mapping(host.get("packages"))
-        return {"installed": installed, "missing_packages": [p for p in section["packages"] if not found.get(p)],
+        return {"installed": installed, "missing_packages": _missing(section["packages"], host),
                 "certs": dict(certs), "tls_live": sites_core.live_tls(section.get("sites") or [],
                                                                                           certs),
                 "tls_pending": sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok")),
                 "acme_stale": [{"lineage": name, "argv": sites_core.certbot_delete_argv(
                     name, str(v.get("nginx_acme_config_dir")))} for name in sites_core.stale_lineages(
                         _mapping(host.get("files")).get(v.get("nginx_tls_state_file")), section.get("sites"))],
-                "acme_timer": bool(timer.get("enabled") and timer.get("active")), "running": bool(unit.get("enabled") and unit.get("active")),
+                "acme_timer": _running(host, ACME_TIMER), "running": _running(host, v.get("nginx_service_name")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
                     upstream_file(v))),
                 "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(
                     _mapping(host.get("dirs")).get(APT_LISTS), valid)}
     if role == "mariadb":
-        installed = _mapping(host.get("packages"))
-        return {"missing_packages": [p for p in v.get("mariadb_packages") or [] if not installed.get(p)],
+        return {"missing_packages": _missing(v.get("mariadb_packages"), host),
                 "apt_cache_valid_time": apt_core.cache_valid_time(_mapping(host.get("dirs")).get(APT_LISTS),
                                                                   int(v.get("mariadb_apt_cache_valid_time")))}
     if role == "firewall":
-        found = _mapping(host.get("packages"))
-        unit = _mapping(_mapping(host.get("units")).get(v.get("firewall_service")))
-        return {"missing_packages": [p for p in FIREWALL_PACKAGES if section.get("enabled") and not found.get(p)],
-                "running": bool(unit.get("enabled") and unit.get("active"))}
+        return {"missing_packages": _missing(FIREWALL_PACKAGES if section.get("enabled") else (), host),
+                "running": _running(host, v.get("firewall_service"))}
     if role == "packages":
         runs = apt_core.packages_missing(section["wanted"], host)
         return {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
     return {}
 
 
-def preflight_roles(groups):
+def site_roles(groups):
     """The roles site.yml's plays apply to a host of ``groups``, in the order site.yml's preflight
     checks their inputs: flask_app on web, nginx on web and lb, mariadb on db, the agent and the
     firewall on every host."""
@@ -1291,7 +1298,7 @@ def preflight(v):
     """site.yml's preflight of one host: the plan of every role its plays apply to it, in one
     go (one view of the host's variables); the first role whose input is bad refuses the host
     with that role's PlanError. Returns the roles checked."""
-    roles = preflight_roles(v.groups)
+    roles = site_roles(v.groups)
     for role in roles:
         plan(role, v)
     return {"roles": roles}
@@ -1312,7 +1319,7 @@ def plan(role, v, roles=None):
     if role == "firewall":
         return firewall(v)
     if role == "packages":
-        return packages(v, list(roles or []))
+        return packages(v, roles)
     if role == "berth_ports":
         return {"entries": host_entries(v), "sites": report_sites(v)}
     raise PlanError("berth_plan: unknown role %r (known: %s)" % (role, ", ".join(ROLES)))

@@ -48,7 +48,10 @@ options:
         delegated to a load balancer plans the load balancer). The probe runs where the task runs.
     type: str
   roles:
-    description: For O(role=packages) - the roles whose packages the host's one apt run installs.
+    description:
+      - For O(role=packages) - the roles whose packages the host's one apt run installs.
+      - Default - the roles site.yml's plays apply to the host (flask_app on C(web), nginx on C(web) and
+        C(lb), mariadb on C(db), datadog and firewall everywhere), the ones O(role=preflight) checks.
     type: list
     elements: str
   probe:
