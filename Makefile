@@ -17,6 +17,11 @@ SANDBOX_VAULT := --vault-password-file $(SANDBOX)/vault-password.txt
 # Scenarios run by `make molecule`; default: every scenario under molecule/.
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
+# `make test` makes the images and the browser once, then starts its jobs with BERTH_READY=1: a
+# job does not make them again. (With them as its prerequisites, a scenario waits on them while
+# make gives its slot to the next ready job: lint and unit tests started before four-apps.)
+READY := $(if $(BERTH_READY),,image browser)
+
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,7 +84,7 @@ molecule: venv image browser ## Every Molecule scenario (SCENARIOS="a b" for som
 	done; echo "molecule: $$n passed, 0 failed"
 
 .PHONY: consumer
-consumer: venv image ## The built collection from a playbook outside this repository (no berth ansible.cfg)
+consumer: venv $(filter image,$(READY)) ## The built collection from a playbook outside this repository (no berth ansible.cfg)
 	tests/consumer/run.sh
 
 # Scenarios that hold under a second job: `make test` runs them two at a time beside the other
@@ -94,7 +99,7 @@ PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
 .PHONY: scenario-%
-scenario-%: venv image browser
+scenario-%: venv $(READY)
 	@start=$$(date +%s); molecule test -s $* || { echo "=== scenario $* FAILED"; exit 1; }; \
 	  echo "=== scenario $* passed in $$(( $$(date +%s) - start )) s"
 
@@ -105,7 +110,7 @@ test: venv image browser ## Lint, unit tests, the consumer and EE tests, every M
 	@# two lanes end close together.
 	@# Phase 2: the other scenarios, one at a time.
 	@start=$$(date +%s); \
-	  $(MAKE) --no-print-directory -j2 --output-sync=target $(addprefix scenario-,$(wordlist 1,7,$(PARALLEL_SCENARIOS))) \
+	  $(MAKE) --no-print-directory -j2 --output-sync=target BERTH_READY=1 $(addprefix scenario-,$(wordlist 1,7,$(PARALLEL_SCENARIOS))) \
 	    ee-test unit $(addprefix scenario-,$(wordlist 8,99,$(PARALLEL_SCENARIOS))) lint consumer; \
 	  echo "=== phase 1 (lint, unit, consumer, EE, $(PARALLEL_SCENARIOS)) passed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory molecule SCENARIOS="$(SERIAL_SCENARIOS)"
@@ -118,7 +123,7 @@ export BERTH_EE_IMAGE := $(EE_IMAGE)
 EE_SANDBOX := -i $(SANDBOX) -i ee/sandbox-connection.yml $(SANDBOX_VAULT)
 
 .PHONY: ee-image
-ee-image: venv image ## Build the execution environment image (cached; EE_IMAGE=berth-ee:latest)
+ee-image: venv $(filter image,$(READY)) ## Build the execution environment image (cached; EE_IMAGE=berth-ee:latest)
 	python3 tools/ee_context.py
 	ansible-builder build -f execution-environment.yml -c .cache/ee/context -t $(EE_IMAGE) --container-runtime docker -v 1
 

@@ -469,6 +469,19 @@ def test_another_undefined_variable_names_what_to_define(tmp_path):
                     "(group_vars or host_vars of the inventory) or correct the reference.")
 
 
+def test_the_argument_specs_are_read_on_first_lookup_and_only_the_owning_role_s(monkeypatch):
+    from ansible_collections.berth.stack.plugins.action import berth_plan as action
+    monkeypatch.setattr(action, "_SPECS", {})
+    view = action._Specs()
+    assert action._SPECS == {}
+    assert view.get("flask_app_workers")["type"] == "int"
+    assert sorted(action._SPECS) == ["flask_app"]
+    assert view.get("nginx_apt_cache_valid_time")["type"] == "int"
+    assert sorted(action._SPECS) == ["flask_app", "nginx"]
+    assert view.get("no_such_variable", "absent") == "absent"
+    assert sorted(action._SPECS) == sorted(action.ROLE_NAMES)
+
+
 # --- On the host: a unit berth did not write is never replaced (issue 28) ----------------------------
 
 @pytest.mark.parametrize("unit, refused", [

@@ -44,7 +44,7 @@ UNDEFINED_RE = re.compile(r"'([^']+)' is undefined")
 # The collection's root: plugins/action/ is two levels below it.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE_NAMES = ("berth_ports", "flask_app", "nginx", "mariadb", "datadog", "firewall")
-# Per process: the argument specs (variable -> spec of the role's main entry point) and the
+# Per process: the argument specs (role -> variable -> spec of its entry points) and the
 # release id of each local source tree (a run does not change its sources).
 _SPECS = {}
 _TREE_HASHES = {}
@@ -117,22 +117,41 @@ def template_error(host, name, raw, exc, files):
     return "%s Fix: %s." % (message, fix)
 
 
-def _specs():
-    if not _SPECS:
+def _role_specs(role):
+    """Variable -> argument spec of every entry point of one role (read once per process)."""
+    if role not in _SPECS:
         import yaml
-        for role in ROLE_NAMES:
-            path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
-            try:
-                with open(path) as handle:
-                    # libyaml's parser when PyYAML has it: the pure-Python one made this read a
-                    # fifth of a no-op run's controller time (every plan, in every forked worker).
-                    data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-            except OSError:
-                continue
-            for point in (data.get("argument_specs") or {}).values():
-                for name, spec in ((point or {}).get("options") or {}).items():
-                    _SPECS.setdefault(name, spec or {})
-    return _SPECS
+        specs = _SPECS[role] = {}
+        path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
+        try:
+            with open(path) as handle:
+                # libyaml's parser when PyYAML has it: the pure-Python one made this read a
+                # fifth of a no-op run's controller time (every plan, in every forked worker).
+                data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        except OSError:
+            data = {}
+        for point in (data.get("argument_specs") or {}).values():
+            for name, spec in ((point or {}).get("options") or {}).items():
+                specs.setdefault(name, spec or {})
+    return _SPECS[role]
+
+
+class _Specs(object):
+    """The argument specs (variable -> spec), read on the first lookup and only the role the
+    variable's prefix names: most plans never ask for a type, and a flask_app plan that does
+    reads flask_app's specs alone (each forked worker parses what it reads)."""
+
+    def get(self, name, default=None):
+        name = str(name)
+        owners = [r for r in ROLE_NAMES if name.startswith(r + "_")] or list(ROLE_NAMES)
+        for role in owners:
+            specs = _role_specs(role)
+            if name in specs:
+                return specs[name]
+        return default
+
+
+_SPECS_VIEW = _Specs()
 
 
 def _tree_hash(path):
@@ -198,7 +217,7 @@ class ActionModule(ActionBase):
                 peers[host] = berth_plan.View(host, berth_plan.groups_of(all_groups, host), all_groups,
                                               _Templated(raw, peer_templar, explain_for(host)),
                                               _Templated(raw_defaults, peer_templar, explain_for(host)),
-                                              peer=peer, tree_hash=_tree_hash, specs=_specs(), root=ROOT)
+                                              peer=peer, tree_hash=_tree_hash, specs=_SPECS_VIEW, root=ROOT)
             return peers[host]
 
         me = task_vars.get("inventory_hostname")
@@ -206,7 +225,7 @@ class ActionModule(ActionBase):
             return peer(target)
         return berth_plan.View(me, task_vars.get("group_names") or berth_plan.groups_of(all_groups, me), all_groups,
                                _Templated(task_vars, templar, explain_for(me)), defaults, peer=peer, tree_hash=_tree_hash,
-                               specs=_specs(), root=ROOT, check_mode=self._task.check_mode)
+                               specs=_SPECS_VIEW, root=ROOT, check_mode=self._task.check_mode)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
