@@ -1114,7 +1114,7 @@ def test_the_filters_refuse_what_is_not_a_plan():
     sites = [{"name": "www", "tls": "acme"}, {"name": "api", "tls": "files"}]
     assert nginx_tls.nginx_tls_live(sites, {"www": {"ok": True}, "api": {"ok": False}}) == ["www"]
     assert set(nginx_tls.FilterModule().filters()) == {"nginx_tls_live", "nginx_tls_entries", "nginx_sites_report",
-                                                       "nginx_site_url"}
+                                                       "nginx_site_url", "nginx_acme_undeleted", "nginx_tls_state_kept"}
 
 
 # --- Reports: the port map's and the route report's site rows ---------------------------------------
@@ -1239,3 +1239,36 @@ def test_the_plan_deletes_the_certificates_of_acme_sites_that_are_gone(groups):
     decision = berth_plan.decide("nginx", v, section, probe)
     assert [item["lineage"] for item in decision["acme_stale"]] == ["api"]
     assert decision["acme_stale"][0]["argv"][-2:] == ["--cert-name", "api"]
+
+
+def test_a_failed_delete_keeps_the_lineage_listed_so_that_the_next_run_deletes_it_again(groups):
+    v = planview.view("lb", extra_vars([SITES[0]]))
+    section = berth_plan.nginx(v)
+    before = json.dumps({"service": "nginx", "sites": {"www": {"server_names": ["www.example.test"]},
+                                                       "api": {"server_names": ["api.example.test"]},
+                                                       "old": {"server_names": ["old.example.test"]}}})
+    probe = {"host": {"files": {STATE: before}, "tls": {}}}
+    plan = dict(section, probe=probe, decision=berth_plan.decide("nginx", v, section, probe))
+    assert [item["lineage"] for item in plan["decision"]["acme_stale"]] == ["api", "old"]
+    # certbot failed on "api" and deleted "old" (the registered result of the delete loop).
+    deleted = {"results": [
+        {"item": plan["decision"]["acme_stale"][0], "failed": True, "rc": 1,
+         "stderr": "Saving debug log to /var/log/letsencrypt/letsencrypt.log\nNo certificate found with name api\n"},
+        {"item": plan["decision"]["acme_stale"][1], "changed": True, "rc": 0, "stderr": ""}]}
+    undeleted = nginx_tls.nginx_acme_undeleted(deleted)
+    assert undeleted == [{"lineage": "api", "error": "No certificate found with name api"}]
+    assert nginx_tls.nginx_acme_undeleted({"results": [{"item": {"lineage": "x"}, "failed": True, "rc": 2}]}) == [
+        {"lineage": "x", "error": "rc 2"}]
+    [entry] = nginx_tls.nginx_tls_state_kept(plan, STATE, "nginx", undeleted)
+    assert (entry["path"], entry["owner"], entry["mode"]) == (STATE, "root", "0644")
+    www = {"server_names": [s for s in section["sites"] if s["name"] == "www"][0]["server_names"]}
+    assert json.loads(entry["content"]) == {"service": "nginx", "sites": {
+        "www": www, "api": {"server_names": ["api.example.test"]}}}
+    # A normal run writes the file without it.
+    normal = {e["path"]: e for e in nginx_tls.nginx_tls_entries(plan, STATE)}[STATE]["content"]
+    assert json.loads(normal)["sites"] == {"www": www}
+    # The next run's plan reads the kept file and deletes it again.
+    again = {"host": {"files": {STATE: entry["content"]}, "tls": {}}}
+    assert [item["lineage"] for item in berth_plan.decide("nginx", v, section, again)["acme_stale"]] == ["api"]
+    with pytest.raises(AnsibleFilterError, match="registered result"):
+        nginx_tls.nginx_acme_undeleted(["api"])

@@ -3,11 +3,10 @@
 # Simplified BSD License (see LICENSE or https://opensource.org/licenses/BSD-2-Clause)
 """The nginx role's TLS helpers: which sites' certificates may go live, and the files of certbot's
 renewal hook. Thin wrappers over ``plugins/module_utils/berth_sites.py`` and ``berth_tls.py``. Documentation:
-nginx_tls_live.yml and nginx_tls_entries.yml."""
+nginx_tls_live.yml, nginx_tls_entries.yml, nginx_acme_undeleted.yml and nginx_tls_state_kept.yml."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from ansible.errors import AnsibleFilterError
@@ -55,14 +54,12 @@ def nginx_tls_entries(plan, state_file, service="nginx"):
     if not acme:
         return [{"path": p, "state": "absent"} for p in (hook, lib, state_file, DROP_IN_PATH)]
     root = {"owner": "root", "group": "root"}
-    state = {"service": service, "sites": {s["lineage"]: {"server_names": s["server_names"]}
-                                           for s in plan["sites"] if s["tls"] == "acme"}}
     entries = [
         dict(root, path=acme["webroot"], state="directory", mode="0755"),
         dict(root, path=LIB_DIR, state="directory", mode="0755"),
         dict(root, path=lib, mode="0644", file=os.path.join(MODULE_UTILS, "berth_tls.py"),
              validate="python3 -m py_compile %s"),
-        dict(root, path=state_file, mode="0644", content=json.dumps(state, indent=2, sort_keys=True) + "\n"),
+        dict(root, path=state_file, mode="0644", content=berth_sites.tls_state(service, plan["sites"])),
         dict(root, path=os.path.dirname(hook), state="directory", mode="0755"),
         dict(root, path=hook, mode="0755", content=HOOK % (LIB_DIR, state_file),
              validate="python3 -m py_compile %s"),
@@ -73,6 +70,24 @@ def nginx_tls_entries(plan, state_file, service="nginx"):
     else:
         entries.append({"path": DROP_IN_PATH, "state": "absent"})
     return entries
+
+
+def nginx_acme_undeleted(results):
+    """The gone sites' lineages whose certbot delete failed, with certbot's error
+    (berth_sites.undeleted over the delete loop's registered result)."""
+    if not isinstance(results, dict):
+        raise AnsibleFilterError("nginx_acme_undeleted expects the registered result of the certbot delete loop")
+    return berth_sites.undeleted(results)
+
+
+def nginx_tls_state_kept(plan, state_file, service, keep):
+    """The berth_files entry of the state file that still lists the lineages in ``keep`` (a failed
+    certbot delete): the next run's plan finds them stale again and deletes them."""
+    plan = _plan(plan, "nginx_tls_state_kept")
+    previous = ((plan.get("probe") or {}).get("host") or {}).get("files", {}).get(state_file)
+    names = [k["lineage"] if isinstance(k, dict) else k for k in keep or []]
+    return [{"path": state_file, "owner": "root", "group": "root", "mode": "0644",
+             "content": berth_sites.tls_state(service, plan["sites"], previous, names)}]
 
 
 def _plan(plan, name):
@@ -105,4 +120,5 @@ class FilterModule(object):
 
     def filters(self):
         return {"nginx_tls_live": nginx_tls_live, "nginx_tls_entries": nginx_tls_entries,
+                "nginx_acme_undeleted": nginx_acme_undeleted, "nginx_tls_state_kept": nginx_tls_state_kept,
                 "nginx_sites_report": nginx_sites_report, "nginx_site_url": nginx_site_url}

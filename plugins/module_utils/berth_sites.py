@@ -265,6 +265,36 @@ def stale_lineages(state_text, sites):
     return sorted(str(name) for name in before if name not in now and SITE_NAME_RE.match(str(name)))
 
 
+def tls_state(service, sites, previous_text="", keep=()):
+    """The text of the nginx role's state file (``nginx_tls_state_file``): the Nginx unit certbot's
+    renewal hook reloads and, per ACME site's lineage, its server names. ``keep``: lineages of
+    sites that are gone whose ``certbot delete`` failed, listed as ``previous_text`` (the file as
+    the host held it) had them, so that the next run deletes them again."""
+    state = {"service": service, "sites": {s["lineage"]: {"server_names": s["server_names"]}
+                                           for s in sites or [] if s.get("tls") == "acme"}}
+    if keep:
+        try:
+            before = (json.loads(previous_text or "{}") or {}).get("sites") or {}
+        except (ValueError, AttributeError):
+            before = {}
+        for name in keep:
+            state["sites"].setdefault(str(name), before.get(name) or {"server_names": []})
+    return json.dumps(state, indent=2, sort_keys=True) + "\n"
+
+
+def undeleted(results):
+    """The lineages whose ``certbot delete`` failed, from the registered result of the role's
+    delete loop: [{"lineage", "error"}] (certbot's last line of error output, or its rc)."""
+    out = []
+    for result in (results or {}).get("results") or []:
+        if not result.get("failed"):
+            continue
+        lines = [l for l in str(result.get("stderr") or result.get("msg") or "").splitlines() if l.strip()]
+        out.append({"lineage": str((result.get("item") or {}).get("lineage") or ""),
+                    "error": lines[-1].strip() if lines else "rc %s" % result.get("rc")})
+    return out
+
+
 def certbot_delete_argv(lineage, config_dir):
     """``certbot delete`` of one lineage (its certificates, keys and renewal configuration)."""
     return ["certbot", "delete", "--non-interactive", "--config-dir", config_dir, "--cert-name", lineage]
