@@ -1259,7 +1259,7 @@ def test_a_failed_delete_keeps_the_lineage_listed_so_that_the_next_run_deletes_i
     assert undeleted == [{"lineage": "api", "error": "No certificate found with name api"}]
     assert nginx_tls.nginx_acme_undeleted({"results": [{"item": {"lineage": "x"}, "failed": True, "rc": 2}]}) == [
         {"lineage": "x", "error": "rc 2"}]
-    [entry] = nginx_tls.nginx_tls_state_kept(plan, STATE, "nginx", undeleted)
+    [entry] = nginx_tls.nginx_tls_state_kept(plan, STATE, "nginx", [u["lineage"] for u in undeleted])
     assert (entry["path"], entry["owner"], entry["mode"]) == (STATE, "root", "0644")
     www = {"server_names": [s for s in section["sites"] if s["name"] == "www"][0]["server_names"]}
     assert json.loads(entry["content"]) == {"service": "nginx", "sites": {

@@ -81,13 +81,12 @@ def nginx_acme_undeleted(results):
 
 
 def nginx_tls_state_kept(plan, state_file, service, keep):
-    """The berth_files entry of the state file that still lists the lineages in ``keep`` (a failed
-    certbot delete): the next run's plan finds them stale again and deletes them."""
+    """The berth_files entry of the state file that still lists the lineages ``keep`` (names whose
+    certbot delete failed): the next run's plan finds them stale again and deletes them."""
     plan = _plan(plan, "nginx_tls_state_kept")
-    previous = ((plan.get("probe") or {}).get("host") or {}).get("files", {}).get(state_file)
-    names = [k["lineage"] if isinstance(k, dict) else k for k in keep or []]
+    previous = (((plan.get("probe") or {}).get("host") or {}).get("files") or {}).get(state_file)
     return [{"path": state_file, "owner": "root", "group": "root", "mode": "0644",
-             "content": berth_sites.tls_state(service, plan["sites"], previous, names)}]
+             "content": berth_sites.tls_state(service, plan["sites"], previous, keep)}]
 
 
 def _plan(plan, name):
