@@ -1,0 +1,96 @@
+"""tools/playbook_forkserver.py: ansible-playbook forked from a process that imported Ansible
+once gives what the command gives (exit code, output, configuration), one fresh process per run,
+and a run that outlives its timeout is killed without taking the server down."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tools"))
+from playbook_forkserver import ForkServer  # noqa: E402
+
+PLAYBOOK = """\
+- name: Forkserver test
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Say which process runs the play and what the configuration says
+      ansible.builtin.debug:
+        msg: "pid={{ lookup('ansible.builtin.pipe', 'set -- $(cat /proc/$PPID/stat); echo $4') }} forks={{ lookup('ansible.builtin.config', 'DEFAULT_FORKS') }}"
+    - name: Fail when asked
+      ansible.builtin.fail:
+        msg: failing as asked
+      when: fail_now | default(false) | bool
+    - name: Wait when asked
+      ansible.builtin.pause:
+        seconds: "{{ wait_seconds | default(0) | int }}"
+      when: wait_seconds is defined
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    # The run's configuration comes from the working directory, as for the command.
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nforks = 7\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k != "PYTEST_CURRENT_TEST"}
+    env.update(PATH="%s:%s" % (BIN, env.get("PATH", "")), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING="0")
+    return tmp_path, env
+
+
+def argv(*extra):
+    return ["ansible-playbook", "-i", "localhost,", "play.yml"] + list(extra)
+
+
+def recap(text):
+    return [line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("localhost ")]
+
+
+def test_same_exit_code_recap_and_configuration_as_the_command(project):
+    cwd, env = project
+    with ForkServer(env=env, cwd=str(cwd)) as server:
+        for extra in ((), ("-e", "fail_now=true")):
+            served = server.run(argv(*extra), timeout=120)
+            plain = subprocess.run(argv(*extra), env=env, cwd=str(cwd), capture_output=True, text=True, timeout=120)
+            assert served.returncode == plain.returncode
+            assert recap(served.stdout) == recap(plain.stdout)
+            assert "forks=7" in served.stdout
+        assert served.returncode == 2
+        assert "failing as asked" in served.stdout
+
+
+def test_one_server_and_a_fresh_process_for_each_run(project):
+    cwd, env = project
+    with ForkServer(env=env, cwd=str(cwd)) as server:
+        first = server.run(argv(), timeout=120)
+        server_pid = server._proc.pid
+        second = server.run(argv(), timeout=120)
+        assert server._proc.pid == server_pid
+    pids = [line.split("pid=")[1].split()[0] for out in (first.stdout, second.stdout)
+            for line in out.splitlines() if "pid=" in line]
+    assert len(pids) == 2 and pids[0] != pids[1] and str(server_pid) not in pids
+
+
+def test_a_run_past_its_timeout_is_killed_and_the_server_serves_the_next(project):
+    cwd, env = project
+    with ForkServer(env=env, cwd=str(cwd)) as server:
+        with pytest.raises(subprocess.TimeoutExpired):
+            server.run(argv("-e", "wait_seconds=60"), timeout=5)
+        assert server.run(argv(), timeout=120).returncode == 0
+
+
+def test_other_commands_and_the_opt_out_run_as_plain_subprocesses(project):
+    cwd, env = project
+    with ForkServer(env=env, cwd=str(cwd)) as server:
+        assert server.run(["sh", "-c", "echo plain; exit 3"], timeout=30).returncode == 3
+        assert server._proc is None
+    with ForkServer(env=dict(env, BERTH_FORKSERVER="0"), cwd=str(cwd)) as server:
+        assert server.run(argv(), timeout=120).returncode == 0
+        assert server._proc is None

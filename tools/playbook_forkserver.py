@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Run many ``ansible-playbook`` commands without paying Python's import of Ansible for each.
+
+A test that runs the real ``ansible-playbook`` dozens of times (the entry-point matrix, the
+offline bad-input cases) spends a third of each run importing ansible-core (about 0.35 s of
+CPU here) before the first line of the playbook is read. ``ForkServer`` starts one Python process
+with the run's environment and working directory, lets it import ansible-core's CLI (which reads
+the configuration: ``ansible.cfg``, ``ANSIBLE_*``), and then forks one child per command. Each
+child is a fresh process that runs ansible-playbook's own entry point (``ansible.cli.playbook.main``,
+what the ``ansible-playbook`` script calls) with the command's arguments, its output going to
+its own stdout and stderr: the same code, the same configuration, the same exit code, nothing
+shared between two runs but what the parent imported and the controller's temporary directory
+(``DEFAULT_LOCAL_TMP``), where ansible-core keeps the modules it has packed (AnsiballZ), keyed by
+module.
+
+    with ForkServer(env=env, cwd=root) as server:
+        result = server.run(["ansible-playbook", "-i", inventory, "site.yml", "--check"], timeout=1800)
+        result.returncode, result.stdout, result.stderr
+
+Only ``ansible-playbook`` commands are served; anything else (or ``BERTH_FORKSERVER=0`` in the
+environment) runs with ``subprocess`` as before. Commands run one at a time per server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def serve(requests_fd, replies_fd):
+    """The server: import the CLI once (reading this environment's configuration), then fork one
+    child per request line and report its pid, then its exit code."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # tools/ is no package path
+    from ansible.cli import playbook
+
+    requests = os.fdopen(requests_fd, "r")
+    replies = os.fdopen(replies_fd, "w")
+    for line in requests:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            requests.close()
+            replies.close()
+            _child(playbook, request)
+        replies.write(json.dumps({"pid": pid}) + "\n")
+        replies.flush()
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+        replies.flush()
+
+
+def _child(playbook, request):
+    """One run: the request's argv, stdin from /dev/null, stdout and stderr to its files, its own
+    process group (a timeout kills it with its workers)."""
+    code = 1
+    try:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(stdin, 0)
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            out = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            os.dup2(out, fd)
+            os.close(out)
+        os.setpgid(0, 0)
+        sys.argv = list(request["argv"])
+        code = playbook.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: B036 - whatever happens, the child reports and exits here
+        import traceback
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code if isinstance(code, int) else 1)
+
+
+class ForkServer:
+    """One pre-imported ansible-playbook for many runs with the same environment and directory."""
+
+    def __init__(self, env=None, cwd=None, python=None):
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self.python = python or sys.executable
+        self.enabled = self.env.get("BERTH_FORKSERVER", "1") != "0"
+        self._proc = None
+        self._requests = self._replies = None
+        self._dir = tempfile.mkdtemp(prefix="berth-forkserver-")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _start(self):
+        req_read, req_write = os.pipe()
+        rep_read, rep_write = os.pipe()
+        self._proc = subprocess.Popen([self.python, os.path.abspath(__file__), "--serve", str(req_read), str(rep_write)],
+                                      env=self.env,
+                                      cwd=self.cwd, pass_fds=(req_read, rep_write), stdin=subprocess.DEVNULL)
+        os.close(req_read)
+        os.close(rep_write)
+        self._requests = os.fdopen(req_write, "w")
+        self._replies = os.fdopen(rep_read, "r")
+
+    def _reply(self, deadline):
+        """The server's next reply, or None when the deadline passes first."""
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([self._replies], [], [], wait)[0]:
+            return None
+        line = self._replies.readline()
+        if not line:
+            raise RuntimeError("the ansible-playbook fork server exited (rc %s)" % self._proc.poll())
+        return json.loads(line)
+
+    def run(self, argv, timeout=None):
+        """Run one command; a ``subprocess.CompletedProcess`` (text output), as subprocess.run gives."""
+        argv = [str(a) for a in argv]
+        if not self.enabled or os.path.basename(argv[0]) != "ansible-playbook":
+            return subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout)
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        out = os.path.join(self._dir, "stdout")
+        err = os.path.join(self._dir, "stderr")
+        for path in (out, err):
+            open(path, "w").close()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._requests.write(json.dumps({"argv": argv, "stdout": out, "stderr": err}) + "\n")
+        self._requests.flush()
+        started = self._reply(None)  # sent as soon as the child is forked
+        done = self._reply(deadline)
+        if done is None:
+            for kill in (os.killpg, os.kill):  # its process group (its workers), or itself before it made one
+                try:
+                    kill(started["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self._reply(None)
+            raise subprocess.TimeoutExpired(argv, timeout)
+        with open(out, errors="replace") as fh_out, open(err, errors="replace") as fh_err:
+            return subprocess.CompletedProcess(argv, done["returncode"], fh_out.read(), fh_err.read())
+
+    def close(self):
+        if self._proc is not None:
+            self._requests.close()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._replies.close()
+            self._proc = None
+        if self._dir and os.path.isdir(self._dir):
+            for name in os.listdir(self._dir):
+                os.unlink(os.path.join(self._dir, name))
+            os.rmdir(self._dir)
+            self._dir = None
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit("usage: import ForkServer from this file (the server itself runs as: --serve REQUESTS_FD REPLIES_FD)")
