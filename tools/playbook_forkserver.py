@@ -17,7 +17,9 @@ module.
         result = server.run(["ansible-playbook", "-i", inventory, "site.yml", "--check"], timeout=1800)
         result.returncode, result.stdout, result.stderr
 
-Only ``ansible-playbook`` commands are served; anything else (or ``BERTH_FORKSERVER=0`` in the
+The server runs under the caller's Python (``sys.executable``, or ``python=``): its ansible-core
+serves the runs, whichever ``ansible-playbook`` ``PATH`` would find. Only ``ansible-playbook``
+commands are served; anything else (or ``BERTH_FORKSERVER=0`` in the
 environment) runs with ``subprocess`` as before. Commands run one at a time per server.
 """
 
