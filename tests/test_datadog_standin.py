@@ -86,3 +86,19 @@ def test_repository_is_signed_indexed_and_cached(tmp_path):
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "root", "root")}
     packages_member = next(m for m in members if m.name.endswith("binary-amd64/Packages"))
     assert packages_member.mode == 0o644
+
+
+@pytest.mark.skipif(not TOOLS, reason="needs dpkg-dev and gnupg (installed by the tool itself as root)")
+def test_builders_started_together_take_turns(tmp_path):
+    """Two scenarios of make test prepare their hosts at once: both builds succeed, one builds and
+    the other finds its repository current, and the repository is whole."""
+    out = tmp_path / "standin"
+    argv = ["python3", str(ROOT / "tools/datadog-standin-repo.py"), "--out", str(out)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
+    assert [rc for rc, _, _ in results] == [0, 0, 0], [err[-2000:] for _, _, err in results]
+    assert sorted(json.loads(o)["changed"] for _, o, _ in results) == [False, False, True]
+    dists = out / "repo" / "dists" / repo_tool.SUITE
+    assert "Package: datadog-agent\n" in (dists / repo_tool.COMPONENT / "binary-amd64" / "Packages").read_text()
+    assert (out / "repo.tar").is_file() and not (out / "repo.new").exists()
+

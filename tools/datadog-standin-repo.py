@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import gzip
 import hashlib
 import json
@@ -187,15 +188,20 @@ def main(argv=None):
     stamp = out / "stamp"
     digest = sources_digest(args.src)
     changed = False
-    if args.force or not stamp.is_file() or stamp.read_text().strip() != digest \
-            or not (out / "repo" / "dists" / SUITE / "InRelease").is_file():
-        ensure_tools()
-        build(args.src.resolve(), out)
-        write_archive(out / "repo", out / "repo.tar")
-        stamp.write_text(digest + "\n")
-        changed = True
-    elif not (out / "repo.tar").is_file():
-        write_archive(out / "repo", out / "repo.tar")
+    # One builder at a time: scenarios that run side by side (make test) prepare their hosts at
+    # the same moment, and two builds in one staging directory break each other. The second waits,
+    # then finds the first one's repository current.
+    with open(out / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if args.force or not stamp.is_file() or stamp.read_text().strip() != digest \
+                or not (out / "repo" / "dists" / SUITE / "InRelease").is_file():
+            ensure_tools()
+            build(args.src.resolve(), out)
+            write_archive(out / "repo", out / "repo.tar")
+            stamp.write_text(digest + "\n")
+            changed = True
+        elif not (out / "repo.tar").is_file():
+            write_archive(out / "repo", out / "repo.tar")
     print(json.dumps({"changed": changed, "repo": str(out / "repo"), "archive": str(out / "repo.tar"),
                       "key": str(out / "repo" / KEY_NAME), "version": VERSION}))
     return 0
