@@ -47,7 +47,7 @@ BIN = Path(sys.executable).parent
 from ansible_collections.berth.stack.plugins.module_utils import berth_registry as br  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
-from playbook_forkserver import ForkServer  # noqa: E402
+import playbook_forkserver  # noqa: E402
 
 NOHOST_CONNECTION = '''\
 """Test-only connection: every attempt to reach the host fails as UNREACHABLE."""
@@ -141,28 +141,18 @@ def run(playbook, inventory, extra, env_extra=None):
     argv = ["ansible-playbook", "-i", str(inventory), str(playbook)]
     for item in extra:
         argv += ["-e", json.dumps(item)]
-    proc = forkserver(env).run(argv, timeout=300)
+    # ansible-playbook forked from one that has imported Ansible with this environment
+    # (tools/playbook_forkserver.py): the command's own entry point, without 0.35 s of imports per
+    # case. PYTEST_CURRENT_TEST is pytest's, set anew for each test: one server serves every case.
+    env.pop("PYTEST_CURRENT_TEST", None)
+    proc = playbook_forkserver.shared(env, str(ROOT)).run(argv, timeout=300)
     return proc.returncode, proc.stdout + proc.stderr
-
-
-_SERVERS = {}
-
-
-def forkserver(env):
-    """ansible-playbook forked from one that has imported Ansible with this environment
-    (tools/playbook_forkserver.py): the same entry point as the command, without 0.35 s of imports per case."""
-    env = {k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's, set anew for each test
-    key = tuple(sorted(env.items()))
-    if key not in _SERVERS:
-        _SERVERS[key] = ForkServer(env=env, cwd=str(ROOT))
-    return _SERVERS[key]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _close_forkservers():
     yield
-    while _SERVERS:
-        _SERVERS.popitem()[1].close()
+    playbook_forkserver.close_all()
 
 
 def record(case_id, variable, value, out):

@@ -5,6 +5,7 @@ and a run that outlives its timeout is killed without taking the server down."""
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tools"))
+import playbook_forkserver  # noqa: E402
 from playbook_forkserver import ForkServer  # noqa: E402
 
 PLAYBOOK = """\
@@ -94,3 +96,21 @@ def test_other_commands_and_the_opt_out_run_as_plain_subprocesses(project):
     with ForkServer(env=dict(env, BERTH_FORKSERVER="0"), cwd=str(cwd)) as server:
         assert server.run(argv(), timeout=120).returncode == 0
         assert server._proc is None
+
+
+def test_shared_gives_one_server_per_environment_directory_and_thread(project):
+    cwd, env = project
+    try:
+        first = playbook_forkserver.shared(env, str(cwd))
+        assert playbook_forkserver.shared(dict(env), str(cwd)) is first
+        assert playbook_forkserver.shared(dict(env, ANSIBLE_FORKS="3"), str(cwd)) is not first
+        other = []
+        thread = threading.Thread(target=lambda: other.append(playbook_forkserver.shared(env, str(cwd))))
+        thread.start()
+        thread.join()
+        assert other[0] is not first
+        assert first.run(argv(), timeout=120).returncode == 0
+    finally:
+        playbook_forkserver.close_all()
+    assert first._proc is None and playbook_forkserver._SHARED == {}
+

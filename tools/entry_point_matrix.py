@@ -20,7 +20,7 @@ to the releases the fleet runs (a rollback to `previous` is a change by definiti
 Each run is ``ansible-playbook``'s own entry point in a fresh process, forked from one that has
 imported Ansible once with the run's environment (tools/playbook_forkserver.py): the same code,
 configuration and exit code as the command, without its imports and module packing paid again for
-each of the matrix's 67 runs. ``BERTH_FORKSERVER=0`` runs each as a plain subprocess.
+each of the matrix's runs. ``BERTH_FORKSERVER=0`` runs each as a plain subprocess.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from playbook_forkserver import ForkServer
+import playbook_forkserver
 
 ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -74,26 +73,12 @@ def entry_points(consumer_dir, rollback_to):
 def run(inventory, argv, check, env):
     cmd = ["ansible-playbook", "-i", inventory] + argv + (["--check", "--diff"] if check else [])
     start = time.time()
-    proc = forkserver(env).run(cmd, timeout=1800)
+    proc = playbook_forkserver.shared(env, str(ROOT)).run(cmd, timeout=1800)
     out = proc.stdout + proc.stderr
     changed = {m.group(1): int(m.group(3)) for m in RECAP.finditer(proc.stdout)}
     failed = {m.group(1): int(m.group(5)) + int(m.group(4)) for m in RECAP.finditer(proc.stdout)}
     return {"rc": proc.returncode, "changed": changed, "failed": failed, "seconds": round(time.time() - start, 1),
             "output": out}
-
-
-_LOCAL = threading.local()
-_SERVERS = []
-
-
-def forkserver(env):
-    """This thread's ansible-playbook fork server (tools/playbook_forkserver.py): every run is
-    ansible-playbook's own entry point in a fresh process, forked from one that imported Ansible
-    once with this environment (BERTH_FORKSERVER=0: a plain subprocess per run)."""
-    if getattr(_LOCAL, "server", None) is None:
-        _LOCAL.server = ForkServer(env=env, cwd=str(ROOT))
-        _SERVERS.append(_LOCAL.server)
-    return _LOCAL.server
 
 
 def verdict_clean(result):
@@ -164,8 +149,7 @@ def main(argv=None):
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results.extend(pool.map(one, parallel))
         results.extend(one(job) for job in serial)
-        for server in _SERVERS:
-            server.close()
+        playbook_forkserver.close_all()
         for name, check, refuses, result, why in results:
             mode = "--check --diff" if check else ("refuses" if refuses else "runs") if args.mode == "foreign" else "real"
             print("%-32s %-15s rc=%-3d changed=%s %5.1f s %s" % (

@@ -17,6 +17,9 @@ module.
         result = server.run(["ansible-playbook", "-i", inventory, "site.yml", "--check"], timeout=1800)
         result.returncode, result.stdout, result.stderr
 
+or, for a caller that runs commands from several places (or threads) with one environment,
+``shared(env, cwd)`` (the calling thread's server for them, made on first use) and ``close_all()``.
+
 The server runs under the caller's Python (``sys.executable``, or ``python=``): its ansible-core
 serves the runs, whichever ``ansible-playbook`` ``PATH`` would find. Only ``ansible-playbook``
 commands are served; anything else (or ``BERTH_FORKSERVER=0`` in the
@@ -32,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -167,6 +171,27 @@ class ForkServer:
                 os.unlink(os.path.join(self._dir, name))
             os.rmdir(self._dir)
             self._dir = None
+
+
+_SHARED = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(env, cwd=None):
+    """The calling thread's server for this environment and directory, made on first use (a
+    server runs one command at a time); close_all() ends them."""
+    key = (threading.get_ident(), cwd, tuple(sorted(env.items())))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = ForkServer(env=env, cwd=cwd)
+        return _SHARED[key]
+
+
+def close_all():
+    """End every server shared() made."""
+    with _SHARED_LOCK:
+        while _SHARED:
+            _SHARED.popitem()[1].close()
 
 
 if __name__ == "__main__":
