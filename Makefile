@@ -69,8 +69,8 @@ lint: venv ## yamllint (strict) and ansible-lint (profile production)
 	ansible-lint
 
 .PHONY: unit
-unit: venv ## pytest unit tests (no hosts needed)
-	pytest -q tests
+unit: venv ## pytest unit tests (no hosts needed), on every core
+	pytest -q -n auto tests
 
 .PHONY: molecule
 molecule: venv image browser ## Every Molecule scenario (SCENARIOS="a b" for some)
