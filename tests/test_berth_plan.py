@@ -541,3 +541,25 @@ def test_the_preflight_plans_every_role_of_the_host_and_refuses_with_the_first_b
     assert str(pre.value) == str(own.value) and "nginx_proxy_read_timeout on web1" in str(pre.value)
     # A db host is not refused for a web-only input.
     assert plan.plan("preflight", planview.view("db", bad))["roles"][0] == "mariadb"
+
+
+def test_nginx_has_tls_work_only_for_a_certificate_the_timer_or_a_gone_lineage():
+    """tasks/tls.yml is included only when the plan's decision says it has work; each of its tasks
+    needs one of these three."""
+    v = planview.view("web1")
+    plain = plan.nginx(v)
+    assert not plan.decide("nginx", v, plain, {"host": {"files": {}, "packages": {}, "dirs": {}}})["tls_work"]
+    site = dict(plain["sites"][0], tls="acme", lineage="www", server_names=["www.example.test"])
+    section = dict(plain, sites=[site], acme={"email": "ops@example.test"})
+    state = plan.sites_core.tls_state(v.get("nginx_service_name"), section["sites"])
+    timer = {plan.ACME_TIMER: {"enabled": True, "active": True}}
+
+    def work(certs=None, units=timer, state_text=state):
+        probe = {"host": {"tls": {"www": {"ok": True}} if certs is None else certs, "units": units,
+                          "files": {v.get("nginx_tls_state_file"): state_text}, "packages": {}, "dirs": {}}}
+        return plan.decide("nginx", v, section, probe)["tls_work"]
+
+    assert not work()
+    assert work(certs={"www": {"ok": False}})
+    assert work(units={})
+    assert work(state_text=plan.sites_core.tls_state(v.get("nginx_service_name"), [site, dict(site, lineage="gone")]))

@@ -1260,14 +1260,19 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 drained = []
         valid = int(v.get("nginx_apt_cache_valid_time"))
         certs = _mapping(host.get("tls"))
+        pending = sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok"))
+        stale = [{"lineage": name, "argv": sites_core.certbot_delete_argv(name, str(v.get("nginx_acme_config_dir")))}
+                 for name in sites_core.stale_lineages(_mapping(host.get("files")).get(v.get("nginx_tls_state_file")),
+                                                       section.get("sites"))]
+        timer = _running(host, ACME_TIMER)
         return {"installed": installed, "missing_packages": _missing(section["packages"], host),
                 "certs": dict(certs), "tls_live": sites_core.live_tls(section.get("sites") or [],
                                                                                           certs),
-                "tls_pending": sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok")),
-                "acme_stale": [{"lineage": name, "argv": sites_core.certbot_delete_argv(
-                    name, str(v.get("nginx_acme_config_dir")))} for name in sites_core.stale_lineages(
-                        _mapping(host.get("files")).get(v.get("nginx_tls_state_file")), section.get("sites"))],
-                "acme_timer": _running(host, ACME_TIMER), "running": _running(host, v.get("nginx_service_name")),
+                "tls_pending": pending, "acme_stale": stale, "acme_timer": timer,
+                # Whether tasks/tls.yml has anything to do: a certificate to issue, certbot's timer
+                # to start, a gone site's lineage to delete. Without, the role skips the file at once.
+                "tls_work": bool(pending or stale or (section.get("acme") and not timer)),
+                "running": _running(host, v.get("nginx_service_name")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
                     upstream_file(v))),
                 "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(
