@@ -106,11 +106,12 @@ scenario-%: venv $(READY)
 .PHONY: test
 test: venv image browser ## Lint, unit tests, the consumer and EE tests, every Molecule scenario
 	@# Phase 1, two jobs at a time, the longest first (as measured with the images cached: scenarios
-	@# 830-35 s, unit tests 105 s, the EE test 40 s, lint 40 s, the consumer 14 s), so that the two
-	@# lanes end close together. The EE image is built first (seconds when cached): built as the EE
-	@# test's prerequisite in the middle of the list, make started the test itself only after every
-	@# other job, alone at the end. The unit tests (CPU only) come third: they run while
-	@# four-apps-one-host waits on its database outages and reboot, where both cores sat 30 % idle.
+	@# 700-30 s, unit tests 60-75 s on both cores, the EE test 40 s, lint 40 s, the consumer 14 s),
+	@# so that the two lanes end close together. The EE image is built first (seconds when cached):
+	@# built as the EE test's prerequisite in the middle of the list, make started the test itself
+	@# only after every other job, alone at the end. The unit tests (CPU only) come third: they run
+	@# while four-apps-one-host waits on its database outages and reboot, where both cores sat 30 %
+	@# idle.
 	@# Phase 2: the other scenarios, one at a time.
 	@start=$$(date +%s); \
 	  $(MAKE) --no-print-directory -j2 --output-sync=target BERTH_READY=1 ee-image \
