@@ -28,6 +28,22 @@ def test_each_command_line_once_with_its_owner():
     assert len(lines) == len(set(lines))
 
 
+def test_a_command_line_with_line_breaks_is_one_line():
+    # bash -c with a multi-line script: one line per process, whatever else the machine runs.
+    child = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(30)\r\n", "berth-two-lines"])
+    try:
+        out = io.StringIO()
+        sampler.sample(out, 0, cycles=1)
+    finally:
+        child.kill()
+        child.wait()
+    lines = out.getvalue().splitlines()
+    assert "%s -c import time time.sleep(30)   berth-two-lines" % sys.executable in [
+        line.split(" ", 1)[1] for line in lines
+    ]
+    assert all(" " in line and not line.startswith(" ") for line in lines), lines
+
+
 def test_a_process_without_a_command_line_is_listed_by_name():
     # A zombie has no cmdline: it is listed as [comm], like ps does.
     child = subprocess.Popen(["sleep", "0"])

@@ -4,7 +4,7 @@
 Usage: process-sampler.py OUT [INTERVAL]
 
 Every INTERVAL seconds (default 0.2) it reads /proc directly: each process's owner (the owner of
-/proc/<pid>) and its command line (/proc/<pid>/cmdline, the NULs as spaces; a process without one,
+/proc/<pid>) and its command line (/proc/<pid>/cmdline, the NULs and line breaks as spaces; a process without one,
 a zombie, as ``[comm]``), and appends each ``user args`` line not seen before to OUT, created
 mode 0600 (the listing may hold a secret: finding one is what the secret search is for).
 
@@ -16,6 +16,11 @@ import os
 import pwd
 import sys
 import time
+
+
+# A command line may hold line breaks (``bash -c`` with a script): they become spaces, so that each
+# process stays one ``user args`` line and its words stay whole for the search.
+_ONE_LINE = {ord("\n"): " ", ord("\r"): " "}
 
 
 def _user(uid, names):
@@ -38,7 +43,7 @@ def _line(pid, names):
                 raw = b"[" + f.read().rstrip(b"\n") + b"]"
     except OSError:
         return None
-    args = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+    args = raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace").translate(_ONE_LINE)
     return "%s %s" % (_user(uid, names), args)
 
 
