@@ -50,7 +50,7 @@ def test_a_dry_run_on_the_clean_host_passes_and_changes_nothing(host):
     assert recap and int(recap.group(2)) > 0, out[-4000:]
     # Each task that would create something reports it as a change in the dry run (berth_accounts and
     # berth_release in check mode; the agent package from a source that does not exist yet).
-    for reported in ("install | Create or correct the app groups and users (no shell, no login, no home)",
+    for reported in ("prerequisites | Create or correct the app groups and users (no shell, no login, no home)",
                      "build | Build the new releases and import-check each WSGI target as its app user",
                      "Report the agent package a real run would install from the new source"):
         task = re.search(r"TASK \[[^\]]*%s[^\]]*\][^\n]*\n(.*?)\n\n" % re.escape(reported), proc.stdout, re.S)
