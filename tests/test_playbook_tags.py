@@ -77,12 +77,13 @@ def test_guards_run_when_every_other_tag_is_skipped():
     missing = [g for g, lines in guard_lines(out).items() if not lines]
     assert not missing, "--skip-tags %s skips %s" % (",".join(sorted(tags)), missing)
     # The skip worked: no deploy task is left.
-    assert "install | Install Python venv support" not in out
+    assert "install | Create code and config directories" not in out
 
 
 def test_a_refusal_on_any_host_stops_the_whole_run():
-    """validate.yml is any_errors_fatal (one controller task); preflight.yml ends with a task that
-    fails every host once any host was refused (opt-out: berth_preflight_any_errors_fatal)."""
+    """validate.yml is any_errors_fatal (one controller task); preflight.yml ends with a task, run
+    once and any_errors_fatal, that stops every host once any host was refused (opt-out:
+    berth_preflight_any_errors_fatal)."""
     import yaml
     validate = yaml.safe_load((ROOT / "playbooks" / "validate.yml").read_text())[0]
     assert validate["tags"] == ["always"] and validate["any_errors_fatal"] is True
@@ -90,21 +91,22 @@ def test_a_refusal_on_any_host_stops_the_whole_run():
     assert preflight["tags"] == ["always"]
     last = preflight["tasks"][-1]
     assert "ansible.builtin.fail" in last
+    assert last["run_once"] is True and last["any_errors_fatal"] is True
     assert "berth_preflight_any_errors_fatal | default(true) | bool" in last["when"]
 
 
 def test_the_stop_task_fails_the_other_hosts_and_honours_the_opt_out(tmp_path):
-    """The stop task itself, on two local hosts where one is refused."""
+    """The stop task itself, on three local hosts where one is refused: the later play runs on none."""
     import yaml
     stop = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())[0]["tasks"][-1]
-    play = [{"hosts": "h1,h2", "gather_facts": False, "tasks": [
+    play = [{"hosts": "h1,h2,h3", "gather_facts": False, "tasks": [
         {"name": "refuse h1", "ansible.builtin.fail": {"msg": "refused"}, "when": "inventory_hostname == 'h1'"},
         stop]},
-        {"hosts": "h1,h2", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "LATER PLAY RAN"}}]}]
+        {"hosts": "h1,h2,h3", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {"msg": "LATER PLAY RAN"}}]}]
     (tmp_path / "p.yml").write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     for extra, later in (([], False), (["-e", "berth_preflight_any_errors_fatal=false"], True)):
-        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "h1,h2", "-c", "local", "p.yml"] + extra,
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "h1,h2,h3", "-c", "local", "p.yml"] + extra,
                               cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
