@@ -339,6 +339,26 @@ def test_probe_host_facts_in_one_read(tmp_path):
     assert calls == ["dpkg-query", "systemctl"], "one process per kind of fact"
 
 
+def test_probe_stats_paths_without_following_links(tmp_path):
+    """The owner, group and mode the roles compare with what they would write (flask_app's
+    directories): a link is reported as one, an absent path as None."""
+    import grp
+    import pwd
+    (tmp_path / "d").mkdir()
+    os.chmod(tmp_path / "d", 0o751)
+    (tmp_path / "f").write_text("x")
+    os.chmod(tmp_path / "f", 0o640)
+    (tmp_path / "l").symlink_to(tmp_path / "d")
+    me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    paths = [str(tmp_path / n) for n in ("d", "f", "l", "absent")]
+    facts = probe.host_facts(stats=paths, run=lambda argv: "")
+    assert facts["stat"] == {
+        paths[0]: {"type": "directory", "owner": me, "group": group, "mode": "0751"},
+        paths[1]: {"type": "file", "owner": me, "group": group, "mode": "0640"},
+        paths[2]: {"type": "link", "owner": me, "group": group, "mode": "0777"},
+        paths[3]: None}
+
+
 def _gate_app(name, **health):
     base = {"path": "/health", "status": [200], "body": "", "json": {}, "release_key": ""}
     base.update(health)

@@ -149,7 +149,7 @@ def test_the_db_firewall_admits_the_web_hosts():
 
 # --- What the probe decides ------------------------------------------------------------------------
 
-def _probe(section, built=(), current=None, running=(), users=(), groups=()):
+def _probe(section, built=(), current=None, running=(), users=(), groups=(), dirs=False):
     apps = {}
     for record in section["apps"]:
         release = section["releases"][record["name"]]
@@ -165,7 +165,10 @@ def _probe(section, built=(), current=None, running=(), users=(), groups=()):
         "groups": {g: 1 for g in groups},
         "units": {r["service"] + ".service": {"enabled": True, "active": True}
                   for r in section["apps"] if r["name"] in running},
-        "dirs": {"/var/lib/apt/lists": ["x_Packages"]}}}
+        "dirs": {"/var/lib/apt/lists": ["x_Packages"]},
+        # With ``dirs``, every app directory as the role writes it.
+        "stat": {d["path"]: {"type": "directory", "owner": "root", "group": d["group"], "mode": d["mode"]}
+                 for d in plan.flask_app_dirs(section["apps"])} if dirs else {}}}
 
 
 def test_a_fresh_host_installs_creates_builds_and_starts_everything():
@@ -176,6 +179,8 @@ def test_a_fresh_host_installs_creates_builds_and_starts_everything():
     assert decision["deployed"] == []
     assert {u["name"] for u in decision["accounts"]["users"]} == {r["user"] for r in section["apps"]}
     assert not any(u["exists"] for u in decision["accounts"]["users"])
+    assert decision["dirs"] == plan.flask_app_dirs(section["apps"])
+    assert {d["path"] for d in decision["dirs"]} >= {r["conf_dir"] for r in section["apps"]}
 
 
 def test_a_converged_host_builds_creates_and_starts_nothing():
@@ -183,10 +188,27 @@ def test_a_converged_host_builds_creates_and_starts_nothing():
     users = [r["user"] for r in section["apps"]]
     current = {r["name"]: "%s/releases/%s" % (r["root"], section["releases"][r["name"]]) for r in section["apps"]}
     decision = plan.flask_app_decide(section, _probe(section, built=APPS, current=current, running=APPS, users=users,
-                                                     groups=[r["group"] for r in section["apps"]]))
+                                                     groups=[r["group"] for r in section["apps"]], dirs=True))
     assert decision["build"] == [] and decision["not_running"] == [] and decision["missing_packages"] == []
     assert decision["accounts"] == {"groups": [], "users": []}
+    assert decision["dirs"] == []
     assert decision["deployed"] == sorted(APPS)
+
+
+def test_only_the_directories_not_as_wanted_are_written():
+    """The probe's stat of each directory: missing, another mode, group or owner, or not a
+    directory is written again; the others make no module run."""
+    section = plan.flask_app(planview.view("web1"))
+    probe = _probe(section, dirs=True)
+    wanted = plan.flask_app_dirs(section["apps"])
+    stats = probe["host"]["stat"]
+    stats[wanted[0]["path"]] = None
+    stats[wanted[1]["path"]] = dict(stats[wanted[1]["path"]], mode="0755")
+    stats[wanted[2]["path"]] = dict(stats[wanted[2]["path"]], group="root")
+    stats[wanted[3]["path"]] = dict(stats[wanted[3]["path"]], type="link")
+    stats[wanted[4]["path"]] = dict(stats[wanted[4]["path"]], owner="nobody")
+    assert plan.flask_app_decide(section, probe)["dirs"] == wanted[:5]
+    assert plan.flask_app_probe(section)["stat"] == [d["path"] for d in wanted]
 
 
 def test_a_rollback_without_a_previous_release_is_refused_before_any_change():

@@ -509,7 +509,18 @@ def flask_app_probe(section, releases=None):
         "accounts": {"users": sorted({r["user"] for r in records}), "groups": sorted({r["group"] for r in records})},
         "units": [r["service"] + ".service" for r in records],
         "list": [APT_LISTS],
+        "stat": [d["path"] for d in flask_app_dirs(records)],
     }
+
+
+def flask_app_dirs(records):
+    """Every app's code and config directories: root-owned, the app group's, o=x where the Nginx
+    worker traverses to a release's public/ copy."""
+    dirs = []
+    for record in records:
+        for path, mode in ((record["root"], "0751"), (record["root"] + "/releases", "0751"), (record["conf_dir"], "0750")):
+            dirs.append({"path": path, "state": "directory", "owner": "root", "group": record["group"], "mode": mode})
+    return dirs
 
 
 def flask_app_decide(section, probe, releases=None):
@@ -534,10 +545,11 @@ def flask_app_decide(section, probe, releases=None):
                   "comment": "berth flask_app " + record["name"]}
         if not (have and all(have.get(k) == val for k, val in wanted.items())):
             accounts["users"].append(dict(wanted, name=record["user"], exists=bool(have)))
-    dirs = []
-    for record in records:
-        for path, mode in ((record["root"], "0751"), (record["root"] + "/releases", "0751"), (record["conf_dir"], "0750")):
-            dirs.append({"path": path, "state": "directory", "owner": "root", "group": record["group"], "mode": mode})
+    # Only the directories the probe did not find as wanted: a set-up host makes no module run for them.
+    stats = _mapping(host.get("stat"))
+    dirs = [d for d in flask_app_dirs(records)
+            if _mapping(stats.get(d["path"])) != {"type": "directory", "owner": d["owner"], "group": d["group"],
+                                                  "mode": d["mode"]}]
     units = _mapping(host.get("units"))
     foreign = []
     for record in records:

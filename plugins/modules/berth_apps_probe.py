@@ -58,6 +58,12 @@ options:
     type: list
     elements: path
     default: []
+  stat:
+    description: Paths whose type, owner, group and mode to report in C(host.stat) (C(null) when absent; a link is
+      not followed).
+    type: list
+    elements: path
+    default: []
   guard:
     description:
       - The port guard, in the same run - C(entries) (the registry entries that apply to the host, name ->
@@ -127,8 +133,9 @@ host:
   description:
     - C(packages) (name -> installed version, "" when not installed), C(users) (name -> C(uid), C(gid),
       C(home), C(shell), C(comment); absent when missing), C(groups) (name -> gid) and C(units)
-      (name -> C(enabled), C(active), C(path) of its unit file ("" when there is none), C(description)), C(files) (path -> content, C(null) when absent) and C(dirs)
-      (directory -> sorted entry names, C(null) when absent).
+      (name -> C(enabled), C(active), C(path) of its unit file ("" when there is none), C(description)), C(files) (path -> content, C(null) when absent), C(dirs)
+      (directory -> sorted entry names, C(null) when absent) and C(stat) (path -> C(type) (C(directory), C(file),
+      C(link) or C(other)), C(owner), C(group), C(mode) (four octal digits); C(null) when absent).
   returned: always
   type: dict
 """
@@ -140,6 +147,7 @@ import json
 import os
 import pwd
 import socket
+import stat
 import subprocess
 import time
 from urllib.parse import urlsplit
@@ -274,12 +282,25 @@ def _list(path):
         return None
 
 
-def host_facts(packages=(), accounts=None, units=(), read=(), run=_run, dirs=()):
-    """Installed package versions, accounts, unit states, small files and directory listings in one
-    read (see RETURN: host)."""
+def _stat(path):
+    """Type, owner, group and mode of ``path`` (not following a link), or None when it is absent."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    kind = ("directory" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode)
+            else "link" if stat.S_ISLNK(st.st_mode) else "other")
+    return {"type": kind, "owner": _user_name(st.st_uid), "group": _group_name(st.st_gid),
+            "mode": "%04o" % stat.S_IMODE(st.st_mode)}
+
+
+def host_facts(packages=(), accounts=None, units=(), read=(), run=_run, dirs=(), stats=()):
+    """Installed package versions, accounts, unit states, small files, directory listings and the
+    owner and mode of paths in one read (see RETURN: host)."""
     accounts = accounts or {}
     out = {"packages": {name: "" for name in packages}, "users": {}, "groups": {}, "units": {},
-           "files": {path: _read_text(path) for path in read}, "dirs": {path: _list(path) for path in dirs}}
+           "files": {path: _read_text(path) for path in read}, "dirs": {path: _list(path) for path in dirs},
+           "stat": {path: _stat(path) for path in stats}}
     if packages:
         for line in run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\n"] + list(packages)).splitlines():
             parts = line.split()
@@ -361,6 +382,13 @@ def _group_name(gid):
         return str(gid)
 
 
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout):
         super().__init__("localhost", timeout=timeout)
@@ -431,6 +459,7 @@ def main():
             "proc_root": {"type": "path", "default": "/proc"},
             "read": {"type": "list", "elements": "path", "default": []},
             "list": {"type": "list", "elements": "path", "default": []},
+            "stat": {"type": "list", "elements": "path", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "accounts": {"type": "dict", "default": {}},
             "units": {"type": "list", "elements": "str", "default": []},
@@ -475,7 +504,7 @@ def main():
             module.fail_json(msg="another berth run holds the deploy lock: " + berth_lock.describe(holder),
                              lock_holder=holder, lock_now=time.time())
     host = host_facts(module.params["packages"], module.params["accounts"], module.params["units"],
-                      module.params["read"], dirs=module.params["list"])
+                      module.params["read"], dirs=module.params["list"], stats=module.params["stat"])
     host["http"] = http_checks(module.params["http"])
     host["resolved"] = resolve_names(module.params["resolve"])
     host["tls"] = {item["name"]: berth_tls.inspect(item["cert"], item["key"], item.get("names") or [])
