@@ -13,8 +13,17 @@ from project import load
 sampler = load("process_sampler", "molecule/resources/process-sampler.py")
 
 
+def _wait_for_exec(child, arg):
+    """Until the child runs its own command line (right after the fork it still shows the parent's)."""
+    deadline = time.monotonic() + 10
+    while arg not in open("/proc/%d/cmdline" % child.pid, "rb").read():
+        assert time.monotonic() < deadline, "the child never ran its command"
+        time.sleep(0.01)
+
+
 def test_each_command_line_once_with_its_owner():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "berth-sampled-arg"])
+    _wait_for_exec(child, b"berth-sampled-arg")
     try:
         out = io.StringIO()
         sampler.sample(out, 0.01, cycles=3)
@@ -31,6 +40,7 @@ def test_each_command_line_once_with_its_owner():
 def test_a_command_line_with_line_breaks_is_one_line():
     # bash -c with a multi-line script: one line per process, whatever else the machine runs.
     child = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(30)\r\n", "berth-two-lines"])
+    _wait_for_exec(child, b"berth-two-lines")
     try:
         out = io.StringIO()
         sampler.sample(out, 0, cycles=1)
