@@ -1,6 +1,8 @@
 """Unit tests for plugins/filter/datadog_berth.py (agent ports and checks from the registry)."""
 
 
+import os
+
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
@@ -207,3 +209,59 @@ def test_only_the_keys_the_host_lacks_are_fetched():
     assert files.datadog_keys_to_fetch(urls, ["A.public", "B.public", "C.public"]) == []
     with pytest.raises(AnsibleFilterError, match="listing"):
         files.datadog_keys_to_fetch(urls, "A.public")
+
+
+def _source(listing=None):
+    return files.datadog_source_entries("/k.d", ["A.public", "B.public"], listing, "/etc/apt/sources.list.d/datadog.list",
+                                        "/usr/share/keyrings/dd.gpg", "https://apt.example/", "stable", "7")
+
+
+def test_the_apt_source_entries_remove_only_keys_no_longer_configured():
+    entries = _source(["A.public", "old.public"])
+    assert entries[0] == {"path": "/k.d", "state": "directory", "owner": "root", "group": "root", "mode": "0755"}
+    assert entries[1] == {"path": "/k.d/old.public", "state": "absent"}
+    source = entries[-1]
+    assert (source["path"], source["mode"], source["owner"]) == ("/etc/apt/sources.list.d/datadog.list", "0644", "root")
+    assert source["content"].splitlines()[-1] == "deb [signed-by=/usr/share/keyrings/dd.gpg] https://apt.example/ stable 7"
+    assert source["content"].startswith("#") and source["content"].endswith("\n")
+    assert len(_source(None)) == len(_source(["A.public"])) == 2
+    with pytest.raises(AnsibleFilterError, match="listing"):
+        _source("A.public")
+
+
+def test_the_apt_source_is_in_place_only_as_written():
+    """The plan's source_in_place: every entry as the role writes it (type, owner, group, mode and
+    content); a stale key, another mode or owner, other content or a missing file is not."""
+    from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as core
+    entries = _source(["A.public", "B.public"])
+    stats = {"/k.d": {"type": "directory", "owner": "root", "group": "root", "mode": "0755"},
+             entries[-1]["path"]: {"type": "file", "owner": "root", "group": "root", "mode": "0644"}}
+    content = {entries[-1]["path"]: entries[-1]["content"]}
+    assert core.apt_source_in_place(entries, stats, content)
+    assert not core.apt_source_in_place(_source(["A.public", "old.public"]), stats, content)
+    assert not core.apt_source_in_place(entries, dict(stats, **{"/k.d": dict(stats["/k.d"], mode="0700")}), content)
+    assert not core.apt_source_in_place(entries, dict(stats, **{entries[-1]["path"]: None}), content)
+    assert not core.apt_source_in_place(entries, stats, {entries[-1]["path"]: "deb http://elsewhere/ stable 7\n"})
+    assert not core.apt_source_in_place(entries, {}, {})
+
+
+def test_the_plan_decides_the_source_from_the_probe():
+    """berth_plan's datadog decision reads the same entries the role writes (one definition)."""
+    import planview
+    v = planview.view("web1")
+    listing = sorted(os.path.basename(str(k)) for k in list(v.get("datadog_apt_key_urls") or [])
+                     + list(v.get("datadog_apt_key_files") or []))
+    entries = berth_plan.datadog_source_entries(v, listing)
+    assert not [e for e in entries if e.get("state") == "absent"]
+    probe = berth_plan.probe_args("datadog", v, berth_plan.plan("datadog", v))
+    assert v.get("datadog_apt_source_file") in probe["read"] and v.get("datadog_apt_key_dir") in probe["stat"]
+    stats = {e["path"]: {"type": "directory" if e.get("state") == "directory" else "file", "owner": "root",
+                         "group": "root", "mode": e["mode"]} for e in entries if e.get("state") != "absent"}
+    host = {"dirs": {v.get("datadog_apt_key_dir"): listing}, "stat": stats,
+            "files": {entries[-1]["path"]: entries[-1]["content"]}, "packages": {}}
+    assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is True
+    host["dirs"] = {v.get("datadog_apt_key_dir"): listing + ["stale.public"]}
+    assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is False
+    host["dirs"] = {v.get("datadog_apt_key_dir"): listing}
+    host["files"] = {}
+    assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is False

@@ -370,3 +370,37 @@ def monitors(checks_by_host, options=None):
             '"%s".over("instance:%s").by("host").last(3).count_by_status()' % (HTTP_SERVICE_CHECK, _tag_value(name)),
             message, {"ok": 1, "warning": 1, "critical": 2}, port_tags))
     return monitors
+
+
+# --- The apt source ----------------------------------------------------------------------------------
+
+APT_SOURCE_HEADER = "# Ansible managed (berth.stack.datadog): the Datadog apt source; changes here are overwritten.\n"
+
+
+def apt_source_entries(key_dir, key_names, listing, source_file, keyring, url, suite, component):
+    """The berth_files entries of the Datadog apt source: the key directory, the key files of
+    ``listing`` (the directory's names as the probe read them, None when it is absent) that are
+    not in ``key_names`` removed, and the source file signed by the keyring."""
+    entries = [{"path": key_dir, "state": "directory", "owner": "root", "group": "root", "mode": "0755"}]
+    entries += [{"path": "%s/%s" % (key_dir, name), "state": "absent"}
+                for name in sorted(listing or []) if name not in set(key_names)]
+    content = "%sdeb [signed-by=%s] %s %s %s\n" % (APT_SOURCE_HEADER, keyring, url, suite, component)
+    entries.append({"path": source_file, "owner": "root", "group": "root", "mode": "0644", "content": content})
+    return entries
+
+
+def apt_source_in_place(entries, stats, files):
+    """Whether the host already has every entry of ``apt_source_entries`` as it is wanted, from the
+    probe's ``stat`` (path -> type, owner, group, mode) and ``files`` (path -> content): then the
+    datadog role makes no module run for its source."""
+    stats, files = stats or {}, files or {}
+    for entry in entries:
+        if entry.get("state") == "absent":
+            return False
+        kind = "directory" if entry.get("state") == "directory" else "file"
+        if stats.get(entry["path"]) != {"type": kind, "owner": entry["owner"], "group": entry["group"],
+                                        "mode": entry["mode"]}:
+            return False
+        if kind == "file" and files.get(entry["path"]) != entry["content"]:
+            return False
+    return True

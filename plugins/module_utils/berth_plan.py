@@ -1142,6 +1142,15 @@ def firewall(v):
 
 # --- Packages --------------------------------------------------------------------------------------
 
+def datadog_source_entries(v, listing):
+    """The Datadog apt source's berth_files entries for host ``v``, the key directory's ``listing``
+    as the probe read it (the filter datadog_source_entries renders the same)."""
+    names = [os.path.basename(str(k)) for k in list(v.get("datadog_apt_key_urls") or []) + list(v.get("datadog_apt_key_files") or [])]
+    return dd_core.apt_source_entries(v.get("datadog_apt_key_dir"), names, listing, v.get("datadog_apt_source_file"),
+                                      v.get("datadog_apt_keyring"), v.get("datadog_apt_repo_url"),
+                                      v.get("datadog_apt_suite"), v.get("datadog_apt_component"))
+
+
 def datadog_package(v):
     version = str(v.get("datadog_agent_version") or "")
     return "datadog-agent" + ("=" + version if version else "")
@@ -1227,7 +1236,9 @@ def probe_args(role, v, section, releases=None):
     if role == "datadog":
         return {"packages": list(v.get("datadog_apt_prerequisites") or []) + ["datadog-agent"],
                 "units": list(v.get("datadog_services") or []),
-                "list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))]}
+                "list": [v.get("datadog_apt_key_dir"), os.path.dirname(str(v.get("datadog_apt_keyring")))],
+                "read": [v.get("datadog_apt_source_file")],
+                "stat": [v.get("datadog_apt_key_dir"), v.get("datadog_apt_source_file")]}
     if role == "mariadb":
         return {"packages": list(v.get("mariadb_packages") or []), "units": [v.get("mariadb_service_name")],
                 "list": [APT_LISTS]}
@@ -1296,6 +1307,11 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
     if role == "firewall":
         return {"missing_packages": _missing(FIREWALL_PACKAGES if section.get("enabled") else (), host),
                 "running": _running(host, v.get("firewall_service"))}
+    if role == "datadog":
+        # The apt source's files as the role would write them: in place, the role skips their run.
+        entries = datadog_source_entries(v, _mapping(host.get("dirs")).get(v.get("datadog_apt_key_dir")))
+        return {"source_in_place": dd_core.apt_source_in_place(entries, _mapping(host.get("stat")),
+                                                               _mapping(host.get("files")))}
     if role == "packages":
         runs = apt_core.packages_missing(section["wanted"], host)
         return {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
