@@ -13,24 +13,25 @@ from project import load
 sampler = load("process_sampler", "molecule/resources/process-sampler.py")
 
 
-def _wait_for_exec(child, arg):
-    """Until the child runs its own command line (right after the fork it still shows the parent's)."""
-    deadline = time.monotonic() + 10
-    while arg not in open("/proc/%d/cmdline" % child.pid, "rb").read():
-        assert time.monotonic() < deadline, "the child never ran its command"
-        time.sleep(0.01)
-
-
-def test_each_command_line_once_with_its_owner():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "berth-sampled-arg"])
-    _wait_for_exec(child, b"berth-sampled-arg")
+def _sampled_beside(script, marker, interval, cycles):
+    """The sampler's lines while a Python child runs ``script`` with ``marker`` as its argument,
+    sampled once the child runs its own command line (right after the fork it shows the parent's)."""
+    child = subprocess.Popen([sys.executable, "-c", script, marker])
     try:
+        deadline = time.monotonic() + 10
+        while marker.encode() not in open("/proc/%d/cmdline" % child.pid, "rb").read():
+            assert time.monotonic() < deadline, "the child never ran its command"
+            time.sleep(0.01)
         out = io.StringIO()
-        sampler.sample(out, 0.01, cycles=3)
+        sampler.sample(out, interval, cycles=cycles)
     finally:
         child.kill()
         child.wait()
-    lines = out.getvalue().splitlines()
+    return out.getvalue().splitlines()
+
+
+def test_each_command_line_once_with_its_owner():
+    lines = _sampled_beside("import time; time.sleep(30)", "berth-sampled-arg", 0.01, 3)
     me = pwd.getpwuid(os.getuid()).pw_name
     expected = "%s %s -c import time; time.sleep(30) berth-sampled-arg" % (me, sys.executable)
     assert lines.count(expected) == 1, lines
@@ -39,15 +40,7 @@ def test_each_command_line_once_with_its_owner():
 
 def test_a_command_line_with_line_breaks_is_one_line():
     # bash -c with a multi-line script: one line per process, whatever else the machine runs.
-    child = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(30)\r\n", "berth-two-lines"])
-    _wait_for_exec(child, b"berth-two-lines")
-    try:
-        out = io.StringIO()
-        sampler.sample(out, 0, cycles=1)
-    finally:
-        child.kill()
-        child.wait()
-    lines = out.getvalue().splitlines()
+    lines = _sampled_beside("import time\ntime.sleep(30)\r\n", "berth-two-lines", 0, 1)
     assert "%s -c import time time.sleep(30)   berth-two-lines" % sys.executable in [
         line.split(" ", 1)[1] for line in lines
     ]
