@@ -86,6 +86,21 @@ def test_repository_is_signed_indexed_and_cached(tmp_path):
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "root", "root")}
     packages_member = next(m for m in members if m.name.endswith("binary-amd64/Packages"))
     assert packages_member.mode == 0o644
+    # Signing started a gpg-agent for the throwaway homedir: the build stops it again.
+    assert not agents_under(tmp_path)
+
+
+def agents_under(path):
+    """Command lines of the gpg-agents whose homedir lies under path."""
+    found = []
+    for cmdline in pathlib.Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"gpg-agent") and str(path).encode() in b" ".join(argv):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
 
 
 @pytest.mark.skipif(not TOOLS, reason="needs dpkg-dev and gnupg (installed by the tool itself as root)")

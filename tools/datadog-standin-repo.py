@@ -135,9 +135,21 @@ def write_release(dists: Path, files: list[Path]):
     (dists / "Release").write_text("\n".join(lines) + "\n")
 
 
+def stop_agent(home: Path) -> None:
+    """Stop the gpg-agent that signing started for this homedir (it would outlive the build)."""
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def build(src: Path, out: Path):
     home = out / "gnupg"
-    fpr = ensure_key(home)
+    try:
+        _build(src, out, home, ensure_key(home))
+    finally:
+        stop_agent(home)
+
+
+def _build(src: Path, out: Path, home: Path, fpr: str):
     stage = out / "repo.new"
     shutil.rmtree(stage, ignore_errors=True)
     build_deb(src, stage / "pool" / COMPONENT / "d" / "datadog-agent")
