@@ -95,8 +95,6 @@ consumer: venv $(filter image,$(READY)) ## The built collection from a playbook 
 # RestartSec 1 s and a gunicorn boot) and the drain's in-flight requests (Nginx waits 30 s for
 # them) hold too. agent-watches-every-port judges "within one interval" on the agent's own clock
 # (the start of the first check run after the change), not on how soon its polling sees it.
-# The niceness of `make test`'s low-priority lane (lint, consumer test) beside the scenarios (0: none).
-TEST_NICE ?= 10
 PARALLEL_SCENARIOS ?= four-apps-one-host default bad-input-refused-and-hardening https-from-a-real-acme-server release-switch-and-rollback agent-watches-every-port drain-with-requests-in-flight nginx-tested-before-live foreign-listener-refused
 SERIAL_SCENARIOS := $(filter-out $(PARALLEL_SCENARIOS),$(SCENARIOS))
 
@@ -107,29 +105,18 @@ scenario-%: venv $(READY)
 
 .PHONY: test
 test: venv image browser ## Lint, unit tests, the consumer and EE tests, every Molecule scenario
-	@# Phase 1. The scenarios, the unit tests and the EE test run two jobs at a time, the longest
-	@# first (as measured with the images cached: scenarios 700-30 s, unit tests 60-75 s on both
-	@# cores, the EE test 40 s), so that the two lanes end close together. The EE image is built
-	@# first (seconds when cached): built as the EE test's prerequisite in the middle of the list,
-	@# make started the test itself only after every other job, alone at the end. The unit tests
-	@# (CPU only) come fourth: they run while four-apps-one-host waits on its database outages and
-	@# reboot, where both cores sat 30 % idle.
-	@# Beside the two lanes, from the start, at nice $(TEST_NICE): the lint and the consumer test
-	@# (controller CPU, no timing a scenario depends on). Every scenario keeps about one core busy
-	@# on average, so two lanes leave gaps (about 200 core-s of a run's 1750); the low-priority
-	@# lane fills some of them instead of taking a lane's time. Its output is printed when it ends.
+	@# Phase 1, two jobs at a time, the longest first (as measured with the images cached: scenarios
+	@# 700-30 s, unit tests 60-75 s on both cores, the EE test 40 s, lint 40 s, the consumer 14 s),
+	@# so that the two lanes end close together. The EE image is built first (seconds when cached):
+	@# built as the EE test's prerequisite in the middle of the list, make started the test itself
+	@# only after every other job, alone at the end. The unit tests (CPU only) come third: they run
+	@# while four-apps-one-host waits on its database outages and reboot, where both cores sat 30 %
+	@# idle.
 	@# Phase 2: the other scenarios, one at a time.
-	@start=$$(date +%s); mkdir -p .cache; rm -f .cache/test-low-priority.rc; \
-	  ( nice -n $(TEST_NICE) $(MAKE) --no-print-directory BERTH_READY=1 lint consumer > .cache/test-low-priority.log 2>&1; \
-	    echo $$? > .cache/test-low-priority.rc; \
-	    echo "=== lint and consumer test (nice $(TEST_NICE)) ended after $$(( $$(date +%s) - start )) s" >> .cache/test-low-priority.log ) & \
-	  low=$$!; \
+	@start=$$(date +%s); \
 	  $(MAKE) --no-print-directory -j2 --output-sync=target BERTH_READY=1 ee-image \
 	    $(addprefix scenario-,$(wordlist 1,3,$(PARALLEL_SCENARIOS))) unit $(addprefix scenario-,$(wordlist 4,7,$(PARALLEL_SCENARIOS))) \
-	    ee-test $(addprefix scenario-,$(wordlist 8,99,$(PARALLEL_SCENARIOS))) \
-	    || { wait $$low; cat .cache/test-low-priority.log; exit 1; }; \
-	  wait $$low; cat .cache/test-low-priority.log; \
-	  [ "$$(cat .cache/test-low-priority.rc)" = 0 ] || { echo "=== lint or consumer test FAILED"; exit 1; }; \
+	    ee-test $(addprefix scenario-,$(wordlist 8,99,$(PARALLEL_SCENARIOS))) lint consumer; \
 	  echo "=== phase 1 (lint, unit, consumer, EE, $(PARALLEL_SCENARIOS)) passed in $$(( $$(date +%s) - start )) s"
 	@$(MAKE) --no-print-directory molecule SCENARIOS="$(SERIAL_SCENARIOS)"
 	@echo "test: $(words lint unit consumer ee-test $(SCENARIOS)) passed, 0 failed"
