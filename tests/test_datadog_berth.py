@@ -212,8 +212,9 @@ def test_only_the_keys_the_host_lacks_are_fetched():
 
 
 def _source(listing=None):
-    return files.datadog_source_entries("/k.d", ["A.public", "B.public"], listing, "/etc/apt/sources.list.d/datadog.list",
-                                        "/usr/share/keyrings/dd.gpg", "https://apt.example/", "stable", "7")
+    from ansible_collections.berth.stack.plugins.module_utils import berth_datadog as core
+    return core.apt_source_entries("/k.d", ["A.public", "B.public"], listing, "/etc/apt/sources.list.d/datadog.list",
+                                   "/usr/share/keyrings/dd.gpg", "https://apt.example/", "stable", "7")
 
 
 def test_the_apt_source_entries_remove_only_keys_no_longer_configured():
@@ -225,7 +226,7 @@ def test_the_apt_source_entries_remove_only_keys_no_longer_configured():
     assert source["content"].splitlines()[-1] == "deb [signed-by=/usr/share/keyrings/dd.gpg] https://apt.example/ stable 7"
     assert source["content"].startswith("#") and source["content"].endswith("\n")
     assert len(_source(None)) == len(_source(["A.public"])) == 2
-    with pytest.raises(AnsibleFilterError, match="listing"):
+    with pytest.raises(TypeError, match="listing"):
         _source("A.public")
 
 
@@ -246,12 +247,13 @@ def test_the_apt_source_is_in_place_only_as_written():
 
 
 def test_the_plan_decides_the_source_from_the_probe():
-    """berth_plan's datadog decision reads the same entries the role writes (one definition)."""
+    """berth_plan's datadog decision and the packages play's carry the entries the role writes
+    (one definition) and whether the probe found them in place."""
     import planview
     v = planview.view("web1")
     listing = sorted(os.path.basename(str(k)) for k in list(v.get("datadog_apt_key_urls") or [])
                      + list(v.get("datadog_apt_key_files") or []))
-    entries = berth_plan.datadog_source_entries(v, listing)
+    entries = berth_plan.datadog_source(v, {"dirs": {v.get("datadog_apt_key_dir"): listing}})["source_entries"]
     assert not [e for e in entries if e.get("state") == "absent"]
     probe = berth_plan.probe_args("datadog", v, berth_plan.plan("datadog", v))
     assert v.get("datadog_apt_source_file") in probe["read"] and v.get("datadog_apt_key_dir") in probe["stat"]
@@ -259,9 +261,17 @@ def test_the_plan_decides_the_source_from_the_probe():
                          "group": "root", "mode": e["mode"]} for e in entries if e.get("state") != "absent"}
     host = {"dirs": {v.get("datadog_apt_key_dir"): listing}, "stat": stats,
             "files": {entries[-1]["path"]: entries[-1]["content"]}, "packages": {}}
-    assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is True
+    decision = berth_plan.decide("datadog", v, {}, {"host": host})
+    assert decision["source_in_place"] is True and decision["source_entries"] == entries
     host["dirs"] = {v.get("datadog_apt_key_dir"): listing + ["stale.public"]}
-    assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is False
+    decision = berth_plan.decide("datadog", v, {}, {"host": host})
+    assert decision["source_in_place"] is False
+    assert {"path": "%s/stale.public" % v.get("datadog_apt_key_dir"), "state": "absent"} in decision["source_entries"]
     host["dirs"] = {v.get("datadog_apt_key_dir"): listing}
     host["files"] = {}
     assert berth_plan.decide("datadog", v, {}, {"host": host})["source_in_place"] is False
+    # The packages play, on a host without the agent: the same entries, never in place (it reads no stat).
+    section = berth_plan.plan("packages", v)
+    packages = berth_plan.decide("packages", v, section, {"host": {"dirs": {v.get("datadog_apt_key_dir"): listing}}})
+    assert packages["datadog_source"] is True
+    assert packages["datadog"] == {"source_entries": entries, "source_in_place": False}

@@ -9,7 +9,7 @@ import copy
 import os
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.berth.stack.plugins.module_utils.berth_datadog import REDACTED, apt_source_entries
+from ansible_collections.berth.stack.plugins.module_utils.berth_datadog import REDACTED
 
 MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
 CHECK_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -73,17 +73,8 @@ def datadog_keys_to_fetch(urls, listing):
     return [url for url in urls or [] if os.path.basename(str(url)) not in present]
 
 
-def datadog_source_entries(key_dir, key_names, listing, source_file, keyring, url, suite, component):
-    """The berth_files entries of the Datadog apt source (berth_datadog.apt_source_entries)."""
-    if listing is not None and not isinstance(listing, (list, tuple)):
-        raise AnsibleFilterError("datadog_source_entries expects the key directory's listing (a list, or none), "
-                                 "got %s" % type(listing).__name__)
-    return apt_source_entries(key_dir, list(key_names), listing, source_file, keyring, url, suite, component)
-
-
 class FilterModule(object):
     """The datadog role's files."""
 
     def filters(self):
-        return {"datadog_files": datadog_files, "datadog_keys_to_fetch": datadog_keys_to_fetch,
-                "datadog_source_entries": datadog_source_entries}
+        return {"datadog_files": datadog_files, "datadog_keys_to_fetch": datadog_keys_to_fetch}

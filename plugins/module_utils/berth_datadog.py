@@ -381,6 +381,8 @@ def apt_source_entries(key_dir, key_names, listing, source_file, keyring, url, s
     """The berth_files entries of the Datadog apt source: the key directory, the key files of
     ``listing`` (the directory's names as the probe read them, None when it is absent) that are
     not in ``key_names`` removed, and the source file signed by the keyring."""
+    if listing is not None and not isinstance(listing, (list, tuple)):
+        raise TypeError("the key directory's listing must be a list of names, or None; got %s" % type(listing).__name__)
     entries = [{"path": key_dir, "state": "directory", "owner": "root", "group": "root", "mode": "0755"}]
     entries += [{"path": "%s/%s" % (key_dir, name), "state": "absent"}
                 for name in sorted(listing or []) if name not in set(key_names)]

@@ -1142,13 +1142,20 @@ def firewall(v):
 
 # --- Packages --------------------------------------------------------------------------------------
 
-def datadog_source_entries(v, listing):
-    """The Datadog apt source's berth_files entries for host ``v``, the key directory's ``listing``
-    as the probe read it (the filter datadog_source_entries renders the same)."""
+def datadog_source(v, host):
+    """The Datadog apt source for host ``v`` from a probe's ``host`` reading: its berth_files
+    entries (the key directory as listed, its key files no longer configured removed, the source
+    file) and whether all of them are already in place as written (``source_in_place``: then the
+    role skips their run). A reading without the source file's stat (the packages play's) is never
+    in place."""
     names = [os.path.basename(str(k)) for k in list(v.get("datadog_apt_key_urls") or []) + list(v.get("datadog_apt_key_files") or [])]
-    return dd_core.apt_source_entries(v.get("datadog_apt_key_dir"), names, listing, v.get("datadog_apt_source_file"),
-                                      v.get("datadog_apt_keyring"), v.get("datadog_apt_repo_url"),
-                                      v.get("datadog_apt_suite"), v.get("datadog_apt_component"))
+    entries = dd_core.apt_source_entries(v.get("datadog_apt_key_dir"), names,
+                                         _mapping(host.get("dirs")).get(v.get("datadog_apt_key_dir")),
+                                         v.get("datadog_apt_source_file"), v.get("datadog_apt_keyring"),
+                                         v.get("datadog_apt_repo_url"), v.get("datadog_apt_suite"),
+                                         v.get("datadog_apt_component"))
+    return {"source_entries": entries,
+            "source_in_place": dd_core.apt_source_in_place(entries, _mapping(host.get("stat")), _mapping(host.get("files")))}
 
 
 def datadog_package(v):
@@ -1308,13 +1315,15 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
         return {"missing_packages": _missing(FIREWALL_PACKAGES if section.get("enabled") else (), host),
                 "running": _running(host, v.get("firewall_service"))}
     if role == "datadog":
-        # The apt source's files as the role would write them: in place, the role skips their run.
-        entries = datadog_source_entries(v, _mapping(host.get("dirs")).get(v.get("datadog_apt_key_dir")))
-        return {"source_in_place": dd_core.apt_source_in_place(entries, _mapping(host.get("stat")),
-                                                               _mapping(host.get("files")))}
+        # The apt source's files as the role writes them, and whether they are in place already.
+        return datadog_source(v, host)
     if role == "packages":
         runs = apt_core.packages_missing(section["wanted"], host)
-        return {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
+        out = {"runs": runs, "datadog_source": any("datadog" in run["roles"] for run in runs)}
+        if out["datadog_source"]:
+            # What the datadog role's source.yml writes before the run that installs the agent.
+            out["datadog"] = datadog_source(v, host)
+        return out
     return {}
 
 
