@@ -88,6 +88,26 @@ def test_a_run_past_its_timeout_is_killed_and_the_server_serves_the_next(project
         assert server.run(argv(), timeout=120).returncode == 0
 
 
+def test_a_server_that_does_not_answer_is_replaced_then_named_never_waited_on(project, tmp_path, monkeypatch):
+    cwd, env = project
+    monkeypatch.setattr(ForkServer, "STARTED_WITHIN", 2)
+    # The first server started is silent (it never reads its requests), the next ones are real.
+    flaky = tmp_path / "flaky-python"
+    flaky.write_text("#!/bin/sh\nif mkdir %s 2>/dev/null; then exec sleep 600; fi\nexec %s \"$@\"\n"
+                     % (tmp_path / "silent-once", sys.executable))
+    flaky.chmod(0o755)
+    with ForkServer(env=env, cwd=str(cwd), python=str(flaky)) as server:
+        assert server.run(argv(), timeout=120).returncode == 0
+        assert server.run(argv(), timeout=120).returncode == 0
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 600\n")
+    silent.chmod(0o755)
+    with ForkServer(env=env, cwd=str(cwd), python=str(silent)) as server:
+        with pytest.raises(RuntimeError, match="did not start .*play.yml within 2 s, twice"):
+            server.run(argv(), timeout=120)
+        assert server._proc is None
+
+
 def test_other_commands_and_the_opt_out_run_as_plain_subprocesses(project):
     cwd, env = project
     with ForkServer(env=env, cwd=str(cwd)) as server:

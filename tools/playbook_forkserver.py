@@ -94,6 +94,9 @@ def _child(playbook, request):
 class ForkServer:
     """One pre-imported ansible-playbook for many runs with the same environment and directory."""
 
+    # Seconds for the server to report the child it forked for a command (it does so at once).
+    STARTED_WITHIN = 60
+
     def __init__(self, env=None, cwd=None, python=None):
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
@@ -135,16 +138,30 @@ class ForkServer:
         argv = [str(a) for a in argv]
         if not self.enabled or os.path.basename(argv[0]) != "ansible-playbook":
             return subprocess.run(argv, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=timeout)
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
         out = os.path.join(self._dir, "stdout")
         err = os.path.join(self._dir, "stderr")
-        for path in (out, err):
-            open(path, "w").close()
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._requests.write(json.dumps({"argv": argv, "stdout": out, "stderr": err}) + "\n")
-        self._requests.flush()
-        started = self._reply(None)  # sent as soon as the child is forked
+        for attempt in (1, 2):
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            for path in (out, err):
+                open(path, "w").close()
+            try:
+                self._requests.write(json.dumps({"argv": argv, "stdout": out, "stderr": err}) + "\n")
+                self._requests.flush()
+            except BrokenPipeError:  # the server is gone: as silent as one that does not answer
+                pass
+            # Sent as soon as the child is forked. A server that does not answer within
+            # STARTED_WITHIN seconds is replaced by a new one, which gets the command again (no
+            # child ran it: the reply comes before the child's first line); a second silence is an
+            # error, never a hang.
+            started = self._reply(time.monotonic() + self.STARTED_WITHIN)
+            if started is not None:
+                break
+            self._stop_server()
+            if attempt == 2:
+                raise RuntimeError("the ansible-playbook fork server did not start %s within %d s, twice"
+                                   % (" ".join(argv), self.STARTED_WITHIN))
         done = self._reply(deadline)
         if done is None:
             for kill in (os.killpg, os.kill):  # its process group (its workers), or itself before it made one
@@ -157,6 +174,17 @@ class ForkServer:
         with open(out, errors="replace") as fh_out, open(err, errors="replace") as fh_err:
             return subprocess.CompletedProcess(argv, done["returncode"], fh_out.read(), fh_err.read())
 
+    def _stop_server(self):
+        """Kill the server (a child it forked is in its own process group and ends on its own)."""
+        self._proc.kill()
+        self._proc.wait()
+        for pipe in (self._requests, self._replies):
+            try:
+                pipe.close()
+            except BrokenPipeError:
+                pass
+        self._proc = None
+
     def close(self):
         if self._proc is not None:
             self._requests.close()
@@ -164,6 +192,7 @@ class ForkServer:
                 self._proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
             self._replies.close()
             self._proc = None
         if self._dir and os.path.isdir(self._dir):
