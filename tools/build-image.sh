@@ -22,6 +22,8 @@ SUITES="${*:-${BERTH_SUITES:-bookworm trixie}}"
 MIRROR="${BERTH_MIRROR:-http://deb.debian.org/debian}"
 CA_BUNDLE="${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 TAG="${BERTH_IMAGE_TAG:-latest}"
+# The test hosts' bytecode cache for Ansible's module payloads (the module says why).
+BYTECODE_HOOK="$(cd "$(dirname "$0")" && pwd)/image/berth_test_bytecode.py"
 # What every test host has before any role runs: an init, Python for Ansible,
 # the tools Testinfra and the health gates use, and sudo and an SSH server for the
 # scenarios that log in as production does (sshd stays off unless the create step turns
@@ -53,7 +55,7 @@ ensure_debootstrap() {
 build() {
   local suite=$1 image recipe_hash current work root start
   image=$(image_for "$suite")
-  recipe_hash=$( { cat "$0" "$CA_BUNDLE"; echo "suite=$suite"; } | sha256sum | cut -c1-16)
+  recipe_hash=$( { cat "$0" "$BYTECODE_HOOK" "$CA_BUNDLE"; echo "suite=$suite"; } | sha256sum | cut -c1-16)
   current=$(docker image inspect -f '{{ index .Config.Labels "berth.recipe" }}' "$image" 2>/dev/null || true)
   if [ "$current" = "$recipe_hash" ]; then
     log "$image is up to date (recipe $recipe_hash)"
@@ -75,6 +77,12 @@ build() {
   install -m 0644 "$CA_BUNDLE" "$root/usr/local/share/ca-certificates/berth-controller-bundle.crt"
   install -m 0644 "$CA_BUNDLE" "$root/etc/ssl/certs/ca-certificates.crt"
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+
+  # Module runs on a test host compile their payload's sources once, not at every run: the hook
+  # loads at each interpreter start, its cache is root's (tools/image/berth_test_bytecode.py).
+  install -m 0644 "$BYTECODE_HOOK" "$root/usr/lib/python3/dist-packages/berth_test_bytecode.py"
+  echo "import berth_test_bytecode" >"$root/usr/lib/python3/dist-packages/berth-test-bytecode.pth"
+  install -d -m 0755 "$root/var/cache/berth-test-bytecode"
 
   cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $MIRROR $suite main
