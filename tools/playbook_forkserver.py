@@ -104,6 +104,7 @@ class ForkServer:
         self.enabled = self.env.get("BERTH_FORKSERVER", "1") != "0"
         self._proc = None
         self._requests = self._replies = None
+        self._pending = b""
         self._dir = tempfile.mkdtemp(prefix="berth-forkserver-")
 
     def __enter__(self):
@@ -121,16 +122,24 @@ class ForkServer:
         os.close(req_read)
         os.close(rep_write)
         self._requests = os.fdopen(req_write, "w")
-        self._replies = os.fdopen(rep_read, "r")
+        self._replies = rep_read
+        self._pending = b""
 
     def _reply(self, deadline):
-        """The server's next reply, or None when the deadline passes first."""
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not select.select([self._replies], [], [], wait)[0]:
-            return None
-        line = self._replies.readline()
-        if not line:
-            raise RuntimeError("the ansible-playbook fork server exited (rc %s)" % self._proc.poll())
+        """The server's next reply, or None when the deadline passes first.
+
+        Read from the pipe itself, with this object's own buffer: a child that exits at once makes
+        the server send both of its replies together, and a buffered file would hold the second
+        where ``select`` cannot see it (the next call then waited until its deadline, or for ever)."""
+        while b"\n" not in self._pending:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._replies], [], [], wait)[0]:
+                return None
+            chunk = os.read(self._replies, 65536)
+            if not chunk:
+                raise RuntimeError("the ansible-playbook fork server exited (rc %s)" % self._proc.poll())
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         return json.loads(line)
 
     def run(self, argv, timeout=None):
@@ -141,27 +150,22 @@ class ForkServer:
         out = os.path.join(self._dir, "stdout")
         err = os.path.join(self._dir, "stderr")
         deadline = None if timeout is None else time.monotonic() + timeout
-        for attempt in (1, 2):
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
-            for path in (out, err):
-                open(path, "w").close()
-            try:
-                self._requests.write(json.dumps({"argv": argv, "stdout": out, "stderr": err}) + "\n")
-                self._requests.flush()
-            except BrokenPipeError:  # the server is gone: as silent as one that does not answer
-                pass
-            # Sent as soon as the child is forked. A server that does not answer within
-            # STARTED_WITHIN seconds is replaced by a new one, which gets the command again (no
-            # child ran it: the reply comes before the child's first line); a second silence is an
-            # error, never a hang.
-            started = self._reply(time.monotonic() + self.STARTED_WITHIN)
-            if started is not None:
-                break
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        for path in (out, err):
+            open(path, "w").close()
+        try:
+            self._requests.write(json.dumps({"argv": argv, "stdout": out, "stderr": err}) + "\n")
+            self._requests.flush()
+        except BrokenPipeError:  # the server is gone: as silent as one that does not answer
+            pass
+        # Sent as soon as the child is forked: a server silent for STARTED_WITHIN seconds is an
+        # error, never a wait without end.
+        started = self._reply(time.monotonic() + self.STARTED_WITHIN)
+        if started is None:
             self._stop_server()
-            if attempt == 2:
-                raise RuntimeError("the ansible-playbook fork server did not start %s within %d s, twice"
-                                   % (" ".join(argv), self.STARTED_WITHIN))
+            raise RuntimeError("the ansible-playbook fork server did not start %s within %d s"
+                               % (" ".join(argv), self.STARTED_WITHIN))
         done = self._reply(deadline)
         if done is None:
             for kill in (os.killpg, os.kill):  # its process group (its workers), or itself before it made one
@@ -178,11 +182,11 @@ class ForkServer:
         """Kill the server (a child it forked is in its own process group and ends on its own)."""
         self._proc.kill()
         self._proc.wait()
-        for pipe in (self._requests, self._replies):
-            try:
-                pipe.close()
-            except BrokenPipeError:
-                pass
+        try:
+            self._requests.close()
+        except BrokenPipeError:
+            pass
+        os.close(self._replies)
         self._proc = None
 
     def close(self):
@@ -193,7 +197,7 @@ class ForkServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            self._replies.close()
+            os.close(self._replies)
             self._proc = None
         if self._dir and os.path.isdir(self._dir):
             for name in os.listdir(self._dir):
