@@ -100,7 +100,7 @@ def test_no_cache_directory_or_a_broken_entry_only_costs_a_compile(tmp_path):
     assert run(tmp_path, payload(tmp_path, "d"), cache)["compiled"] == []
 
 
-def test_the_images_install_it_and_the_execution_environment_removes_it():
+def test_the_images_install_it_and_the_execution_environment_and_the_bench_remove_it():
     build = (ROOT / "tools/build-image.sh").read_text()
     assert '"$BYTECODE_HOOK"' in build.split("recipe_hash=", 1)[1].splitlines()[0]
     assert 'echo "import berth_test_bytecode" >"$root/usr/lib/python3/dist-packages/berth-test-bytecode.pth"' in build
@@ -111,3 +111,7 @@ def test_the_images_install_it_and_the_execution_environment_removes_it():
                  "/usr/lib/python3/dist-packages/berth_test_bytecode.py", "/var/cache/berth-test-bytecode"):
         assert path in first.split() and first.startswith("RUN rm -rf ")
     assert os.path.isfile(HOOK)
+    # The bench measures what a production host pays.
+    bench = (ROOT / "bench/run.sh").read_text()
+    start_hosts = bench.split("start_hosts() {", 1)[1].split("\n}\n", 1)[0]
+    assert 'docker exec "$n" rm -f /usr/lib/python3/dist-packages/berth-test-bytecode.pth' in start_hosts

@@ -13,7 +13,8 @@ renamed to the path of the zip the run extracted, so tracebacks read as without 
 Only root writes CACHE (0755, root): a module run as another user reads it, or compiles as
 without the cache. Anything unexpected (no CACHE, an unreadable or truncated entry) falls
 back to compiling. Production hosts do not have this: berth itself never installs it, and
-nothing it deploys depends on it (docs/performance.md, "Module runs on the test hosts").
+nothing it deploys depends on it; the execution environment and the bench's hosts remove it
+(docs/performance.md, "Module runs on the test hosts compile once").
 """
 
 import sys
