@@ -178,27 +178,24 @@ class ForkServer:
         with open(out, errors="replace") as fh_out, open(err, errors="replace") as fh_err:
             return subprocess.CompletedProcess(argv, done["returncode"], fh_out.read(), fh_err.read())
 
-    def _stop_server(self):
-        """Kill the server (a child it forked is in its own process group and ends on its own)."""
-        self._proc.kill()
-        self._proc.wait()
+    def _stop_server(self, grace=0):
+        """End the server: given ``grace`` seconds after its requests close, or killed at once (a
+        child it forked is in its own process group and ends on its own)."""
         try:
             self._requests.close()
         except BrokenPipeError:
             pass
+        try:
+            self._proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
         os.close(self._replies)
         self._proc = None
 
     def close(self):
         if self._proc is not None:
-            self._requests.close()
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            os.close(self._replies)
-            self._proc = None
+            self._stop_server(grace=30)
         if self._dir and os.path.isdir(self._dir):
             for name in os.listdir(self._dir):
                 os.unlink(os.path.join(self._dir, name))
