@@ -74,8 +74,16 @@ def store(path, code):
             pass
 
 
+# zipimport asks for each module's code twice (once for its file name, once to run it): the
+# second time gets the first's code object, in the same process.
+_seen = {}
+
+
 def compile_source(pathname, source):
     """zipimport's _compile_source, through the cache for the sources of payload zips."""
+    seen = _seen.get(pathname)
+    if seen is not None and seen[0] == source:
+        return seen[1]
     path = cache_path(pathname, source)
     if path is None:
         return _compile_source(pathname, source)
@@ -83,6 +91,7 @@ def compile_source(pathname, source):
     if code is None:
         code = _compile_source(pathname, source)
         store(path, code)
+    _seen[pathname] = (source, code)
     return code
 
 
