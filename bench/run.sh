@@ -98,9 +98,12 @@ start_hosts() {   # start_hosts NAME...  (in parallel: berth's one container rec
   for n in "$@"; do [ -e "$LOGS/$n.noboot" ] && { echo "bench: $n did not boot" >&2; failed=1; }; done
   [ $failed = 0 ] || exit 1
   # The bench measures what a production host pays: without the test images' bytecode cache for
-  # module payloads (tools/image/berth_test_bytecode.py), every module run compiles its sources.
+  # module payloads (tools/image/berth_test_bytecode.py), every module run compiles its sources,
+  # and without their warm interpreter (tools/image/berth_test_modrun.py), every module run is a
+  # fresh python3.
   for n in "$@"; do
-    docker exec "$n" rm -f /usr/lib/python3/dist-packages/berth-test-bytecode.pth &
+    docker exec "$n" sh -c 'rm -f /usr/lib/python3/dist-packages/berth-test-bytecode.pth \
+      /usr/lib/python3/dist-packages/berth-test-modrun.pth && systemctl disable --quiet --now berth-test-modrun.service' &
   done
   wait
   if [ "$BENCH_APT_SEED" = 1 ] && [ -d "$OUT/apt-seed" ]; then

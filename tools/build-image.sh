@@ -22,8 +22,10 @@ SUITES="${*:-${BERTH_SUITES:-bookworm trixie}}"
 MIRROR="${BERTH_MIRROR:-http://deb.debian.org/debian}"
 CA_BUNDLE="${BERTH_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 TAG="${BERTH_IMAGE_TAG:-latest}"
-# The test hosts' bytecode cache for Ansible's module payloads (the module says why).
+# The test hosts' bytecode cache for Ansible's module payloads, and their module runs forked from a
+# warm interpreter (each module says why).
 BYTECODE_HOOK="$(cd "$(dirname "$0")" && pwd)/image/berth_test_bytecode.py"
+MODRUN="$(cd "$(dirname "$0")" && pwd)/image/berth_test_modrun.py"
 # What every test host has before any role runs: an init, Python for Ansible,
 # the tools Testinfra and the health gates use, and sudo and an SSH server for the
 # scenarios that log in as production does (sshd stays off unless the create step turns
@@ -55,7 +57,7 @@ ensure_debootstrap() {
 build() {
   local suite=$1 image recipe_hash current work root start
   image=$(image_for "$suite")
-  recipe_hash=$( { cat "$0" "$BYTECODE_HOOK" "$CA_BUNDLE"; echo "suite=$suite"; } | sha256sum | cut -c1-16)
+  recipe_hash=$( { cat "$0" "$BYTECODE_HOOK" "$MODRUN" "$CA_BUNDLE"; echo "suite=$suite"; } | sha256sum | cut -c1-16)
   current=$(docker image inspect -f '{{ index .Config.Labels "berth.recipe" }}' "$image" 2>/dev/null || true)
   if [ "$current" = "$recipe_hash" ]; then
     log "$image is up to date (recipe $recipe_hash)"
@@ -83,6 +85,24 @@ build() {
   install -m 0644 "$BYTECODE_HOOK" "$root/usr/lib/python3/dist-packages/berth_test_bytecode.py"
   echo "import berth_test_bytecode" >"$root/usr/lib/python3/dist-packages/berth-test-bytecode.pth"
   install -d -m 0755 "$root/var/cache/berth-test-bytecode"
+  # Module runs as root fork from a process that imported the standard library once (its server
+  # unit); any other python3 run goes on as without it (tools/image/berth_test_modrun.py).
+  install -m 0644 "$MODRUN" "$root/usr/lib/python3/dist-packages/berth_test_modrun.py"
+  echo "import berth_test_modrun; berth_test_modrun.client()" >"$root/usr/lib/python3/dist-packages/berth-test-modrun.pth"
+  cat >"$root/etc/systemd/system/berth-test-modrun.service" <<'UNIT'
+[Unit]
+Description=Test hosts only: module runs forked from a warm interpreter (berth_test_modrun.py)
+
+[Service]
+ExecStart=/usr/bin/python3 /usr/lib/python3/dist-packages/berth_test_modrun.py
+# A module run outlives a restart of the server (async jobs, their load generators).
+KillMode=process
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  chroot "$root" systemctl enable --quiet berth-test-modrun.service
 
   cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $MIRROR $suite main
