@@ -1,0 +1,144 @@
+"""`make test` only: the module payloads (AnsiballZ) packed once for all of the suite's Ansible runs.
+
+Before Ansible sends a module to a host, each ``ansible-playbook`` process packs it: it parses
+the module and, one by one, every module_utils file the module imports, and zips them (0.1-0.3 s
+of controller CPU per module). It keeps the result only for its own run, and `make test` starts
+hundreds of runs that pack the same modules again. With BERTH_TEST_CACHE set (sitecustomize.py),
+when Ansible's ``module_common`` is imported, its ``recursive_finder`` (the parse and the
+module_utils part of the zip) keeps what it wrote in CACHE, keyed by the module's name, source
+and path, the module_utils search paths and the versions of Python and ansible-core. A kept entry
+is used only if every file it came from still has the bytes it had (each is read and compared),
+so a module_util changed between two runs is packed anew. Anything else (a debugger or coverage
+extension, an unreadable entry) packs as without this file.
+"""
+
+import os
+import sys
+
+CACHE = os.path.join(os.environ.get("BERTH_TEST_CACHE", ""), "ansiballz")
+MODULE = "ansible.executor.module_common"
+
+
+def key(module_common, name, module_fqn, module_data):
+    import hashlib
+
+    from ansible.release import __version__
+
+    origin = module_common.Origin.get_tag(module_data)
+    mu_paths = [p for p in module_common.module_utils_loader._get_paths(subdirs=False) if os.path.isdir(p)]
+    try:
+        from ansible.utils.collection_loader import AnsibleCollectionConfig
+
+        collection_paths = list(AnsibleCollectionConfig.collection_paths)
+    except Exception:  # noqa: BLE001  no collection loader: packed as without the cache
+        return None
+    parts = [sys.version, __version__, name, module_fqn, str(origin.path if origin else None), repr(mu_paths),
+             repr(collection_paths), module_common._MODULE_UTILS_PATH]
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + bytes(module_data))
+    return digest.hexdigest()
+
+
+def _load(path):
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            members, metadata = pickle.load(handle)
+    except Exception:  # noqa: BLE001  anything unreadable is packed anew
+        return None
+    for _name, data, source in members:
+        if source is None:
+            continue
+        try:
+            with open(source, "rb") as handle:
+                if handle.read() != data:
+                    return None
+        except OSError:
+            return None
+    return members, metadata
+
+
+def _store(path, members, metadata):
+    import pickle
+
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as handle:
+            pickle.dump((members, metadata), handle)
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001  a cache that cannot be written only costs the next run a pack
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def patch(module_common):
+    original = module_common.recursive_finder
+    if getattr(original, "_berth_test_ansiballz_cache", False):
+        return
+
+    def recursive_finder(name, module_fqn, module_data, zf, date_time, extension_manager):
+        if extension_manager.extension_names or extension_manager.debugger_enabled:
+            return original(name, module_fqn, module_data, zf, date_time, extension_manager)
+        entry = key(module_common, name, module_fqn, module_data)
+        if entry is None:
+            return original(name, module_fqn, module_data, zf, date_time, extension_manager)
+        path = os.path.join(CACHE, entry)
+        kept = _load(path)
+        if kept is not None:
+            members, metadata = kept
+            for member, data, _source in members:
+                zf.writestr(module_common._make_zinfo(member, date_time, zf=zf), data)
+            return metadata
+        members = []
+        writestr = zf.writestr
+
+        def recording(zinfo, data, *args, **kwargs):
+            origin = module_common.Origin.get_tag(data)
+            members.append((zinfo.filename, bytes(data) if isinstance(data, (bytes, bytearray)) else
+                            str(data).encode("utf-8"), origin.path if origin and origin.path else None))
+            return writestr(zinfo, data, *args, **kwargs)
+
+        zf.writestr = recording
+        try:
+            metadata = original(name, module_fqn, module_data, zf, date_time, extension_manager)
+        finally:
+            del zf.writestr
+        _store(path, members, metadata)
+        return metadata
+
+    recursive_finder._berth_test_ansiballz_cache = True
+    module_common.recursive_finder = recursive_finder
+
+
+class _Finder:
+    """Patches Ansible's module_common right after it is first imported."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if fullname != MODULE:
+            return None
+        sys.meta_path.remove(_Finder)
+        import importlib.util
+
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            patch(module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+if os.environ.get("BERTH_TEST_CACHE"):
+    if MODULE in sys.modules:
+        patch(sys.modules[MODULE])
+    else:
+        sys.meta_path.insert(0, _Finder)
