@@ -20,7 +20,8 @@ On the test-host images (tools/build-image.sh) two pieces cut that out:
 Nothing of Ansible is preloaded: the payload's own modules (``ansible.module_utils`` and berth's
 module_utils) are imported from the run's zip in each child, as without this file. Production
 hosts do not have it: berth never installs it, the execution environment and the bench's hosts
-remove it (docs/performance.md, "Module runs on the test hosts fork from a warm interpreter").
+remove it (docs/performance.md, "Module runs fork from a warm interpreter; the suite's processes
+share packing and compiling").
 """
 
 import os
@@ -54,9 +55,10 @@ def _wants_server():
     try:
         import stat
 
-        return stat.S_ISFIFO(os.fstat(0).st_mode) or stat.S_ISSOCK(os.fstat(0).st_mode)
+        mode = os.fstat(0).st_mode
     except OSError:
         return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _read_all(fd):

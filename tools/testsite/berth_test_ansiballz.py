@@ -13,9 +13,12 @@ extension, an unreadable entry) packs as without this file.
 """
 
 import os
+import pickle
 import sys
 
-CACHE = os.path.join(os.environ.get("BERTH_TEST_CACHE", ""), "ansiballz")
+import berth_test_cache as cache
+
+CACHE = os.path.join(cache.ROOT, "ansiballz")
 MODULE = "ansible.executor.module_common"
 
 
@@ -39,40 +42,14 @@ def key(module_common, name, module_fqn, module_data):
     return digest.hexdigest()
 
 
-def _load(path):
-    import pickle
-
-    try:
-        with open(path, "rb") as handle:
-            members, metadata = pickle.load(handle)
-    except Exception:  # noqa: BLE001  anything unreadable is packed anew
+def _same_sources(kept):
+    """kept (members, metadata) if every file a member came from still has its bytes, else None."""
+    if kept is None:
         return None
-    for _name, data, source in members:
-        if source is None:
-            continue
-        try:
-            with open(source, "rb") as handle:
-                if handle.read() != data:
-                    return None
-        except OSError:
+    for _name, data, source in kept[0]:
+        if source is not None and cache.read(source, lambda handle: handle.read()) != data:
             return None
-    return members, metadata
-
-
-def _store(path, members, metadata):
-    import pickle
-
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as handle:
-            pickle.dump((members, metadata), handle)
-        os.replace(tmp, path)
-    except Exception:  # noqa: BLE001  a cache that cannot be written only costs the next run a pack
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    return kept
 
 
 def patch(module_common):
@@ -87,7 +64,7 @@ def patch(module_common):
         if entry is None:
             return original(name, module_fqn, module_data, zf, date_time, extension_manager)
         path = os.path.join(CACHE, entry)
-        kept = _load(path)
+        kept = _same_sources(cache.read(path, pickle.load))
         if kept is not None:
             members, metadata = kept
             for member, data, _source in members:
@@ -107,38 +84,8 @@ def patch(module_common):
             metadata = original(name, module_fqn, module_data, zf, date_time, extension_manager)
         finally:
             del zf.writestr
-        _store(path, members, metadata)
+        cache.write(path, pickle.dump, (members, metadata))
         return metadata
 
     recursive_finder._berth_test_ansiballz_cache = True
     module_common.recursive_finder = recursive_finder
-
-
-class _Finder:
-    """Patches Ansible's module_common right after it is first imported."""
-
-    @staticmethod
-    def find_spec(fullname, path=None, target=None):
-        if fullname != MODULE:
-            return None
-        sys.meta_path.remove(_Finder)
-        import importlib.util
-
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            patch(module)
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
-if os.environ.get("BERTH_TEST_CACHE"):
-    if MODULE in sys.modules:
-        patch(sys.modules[MODULE])
-    else:
-        sys.meta_path.insert(0, _Finder)

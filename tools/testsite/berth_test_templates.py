@@ -13,10 +13,14 @@ difference: Jinja refuses an unknown filter when it compiles; code kept from a p
 the filter fails when it runs instead. Every process of a `make test` has the same plugins.)
 """
 
+import marshal
 import os
 import sys
 
-CACHE = os.path.join(os.environ.get("BERTH_TEST_CACHE", ""), "templates")
+import berth_test_cache as cache
+
+CACHE = os.path.join(cache.ROOT, "templates")
+MODULE = "jinja2.environment"
 # Everything of an environment that changes the code a source compiles to.
 SETTINGS = ("block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
             "comment_start_string", "comment_end_string", "line_statement_prefix", "line_comment_prefix",
@@ -53,35 +57,16 @@ _loaded = {}
 
 def load(name):
     code = _loaded.get(name)
-    if code is not None:
-        return code
-    import marshal
-
-    try:
-        with open(os.path.join(CACHE, name), "rb") as handle:
-            code = marshal.load(handle)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    _loaded[name] = code
+    if code is None:
+        code = cache.read(os.path.join(CACHE, name), marshal.load)
+        if code is not None:
+            _loaded[name] = code
     return code
 
 
 def store(name, code):
-    import marshal
-
     _loaded[name] = code
-    path = os.path.join(CACHE, name)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        os.makedirs(CACHE, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            marshal.dump(code, handle)
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    cache.write(os.path.join(CACHE, name), marshal.dump, code)
 
 
 def _cacheable(env, source):
@@ -133,33 +118,3 @@ def patch(environment_module):
     env_class.compile = compile
     env_class.compile_expression = compile_expression
     env_class._berth_test_template_cache = True
-
-
-class _Finder:
-    """Patches jinja2.environment right after it is first imported."""
-
-    @staticmethod
-    def find_spec(fullname, path=None, target=None):
-        if fullname != "jinja2.environment":
-            return None
-        sys.meta_path.remove(_Finder)
-        import importlib.util
-
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            patch(module)
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
-if os.environ.get("BERTH_TEST_CACHE"):
-    if "jinja2.environment" in sys.modules:
-        patch(sys.modules["jinja2.environment"])
-    else:
-        sys.meta_path.insert(0, _Finder)

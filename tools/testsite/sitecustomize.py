@@ -5,15 +5,21 @@ it empties first; Python imports this file at every start. Two caches, each chec
 and each a file of its own:
 
 - berth_test_ansiballz.py: the module payloads Ansible packs before it sends a module to a host;
-- berth_test_templates.py: the code Jinja compiles from each template and conditional.
+- berth_test_templates.py: the code Jinja compiles from each template and conditional;
+
+and what they share (berth_test_cache.py: reading and writing entries, patching after import).
 
 Without BERTH_TEST_CACHE nothing is changed. `make demo`, the bench and every run outside
-`make test` never load them (docs/performance.md, "The test suite's Ansible processes share
-their packing and compiling").
+`make test` never load them (docs/performance.md, "Module runs fork from a warm interpreter;
+the suite's processes share packing and compiling").
 """
 
 import os
 
 if os.environ.get("BERTH_TEST_CACHE"):
-    import berth_test_ansiballz  # noqa: F401  (patches ansible.executor.module_common when imported)
-    import berth_test_templates  # noqa: F401  (patches jinja2.environment when imported)
+    import berth_test_ansiballz
+    import berth_test_cache
+    import berth_test_templates
+
+    berth_test_cache.when_imported(berth_test_ansiballz.MODULE, berth_test_ansiballz.patch)
+    berth_test_cache.when_imported(berth_test_templates.MODULE, berth_test_templates.patch)
