@@ -244,7 +244,7 @@ def _grep_host(host, find_filter):
     finally:
         local.unlink()
     command = ("{ cat %s; find /run /tmp -xdev -type f; } | grep -v '^/root/.berth-' "
-               "| xargs -d '\\n' -I{} find {} -maxdepth 0 -type f %s -print0 2>/dev/null "
+               "| tr '\\n' '\\0' | find -files0-from - -maxdepth 0 -type f %s -print0 2>/dev/null "
                "| xargs -0 -r grep -lF -f %s 2>/dev/null; true" % (listing, find_filter, patterns))
     with host.sudo():
         try:
