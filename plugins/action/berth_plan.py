@@ -154,6 +154,14 @@ class _Specs(object):
 _SPECS_VIEW = _Specs()
 
 
+def warm_before_fork():
+    """Read every role's argument specs now. A process that forks workers may call this first
+    (berth's test suite does, tools/testsite/berth_test_once.py): each worker then finds them read
+    instead of parsing the YAML again."""
+    for role in ROLE_NAMES:
+        _role_specs(role)
+
+
 def _tree_hash(path):
     key = os.path.realpath(str(path))
     if key not in _TREE_HASHES:

@@ -7,7 +7,9 @@ and each a file of its own:
 - berth_test_ansiballz.py: the module payloads Ansible packs before it sends a module to a host;
 - berth_test_templates.py: the code Jinja compiles from each template and conditional;
 
-and what they share (berth_test_cache.py: reading and writing entries, patching after import).
+what they share (berth_test_cache.py: reading and writing entries, patching after import), and
+work done once per process instead of once per worker or step (berth_test_once.py: Jinja's
+plugin tables filled before a play forks its workers; Molecule's `ansible-playbook --version`).
 
 Without BERTH_TEST_CACHE nothing is changed. `make demo`, the bench and every run outside
 `make test` never load them (docs/performance.md, "Module runs fork from a warm interpreter;
@@ -19,7 +21,10 @@ import os
 if os.environ.get("BERTH_TEST_CACHE"):
     import berth_test_ansiballz
     import berth_test_cache
+    import berth_test_once
     import berth_test_templates
 
     berth_test_cache.when_imported(berth_test_ansiballz.MODULE, berth_test_ansiballz.patch)
     berth_test_cache.when_imported(berth_test_templates.MODULE, berth_test_templates.patch)
+    for name, patch in berth_test_once.PATCHES.items():
+        berth_test_cache.when_imported(name, patch)

@@ -1,0 +1,121 @@
+"""`make test`'s work done once per process (tools/testsite/berth_test_once.py): a playbook's output
+is the same with it and without it; its workers load no plugin that its process loaded before
+forking them; berth's planner has its specs read by then; Molecule checks `ansible-playbook` once
+per process, and a failing check is never remembered."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "tools/testsite"
+BIN = Path(sys.executable).parent
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  connection: local
+  vars:
+    names: [b, a, c]
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{ names | sort | join(',') }} {{ names | select('in', ['a', 'c']) | list | length }}"
+    - ansible.builtin.debug:
+        msg: "{{ lookup('ansible.builtin.template', 'one.j2') | trim }}"
+      when: names is defined
+"""
+
+
+def play(tmp_path, cache):
+    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "one.j2").write_text("{{ names | map('upper') | join('') }}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), PYTHONPATH=str(SITE),
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    if cache:
+        env["BERTH_TEST_CACHE"] = str(cache)
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "play.yml"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120)
+    return proc.returncode, re.findall(r'"msg": "(.*)"', proc.stdout), proc.stdout + proc.stderr
+
+
+def test_same_output_and_the_second_process_workers_load_nothing_new(tmp_path):
+    cache = tmp_path / "cache"
+    without = play(tmp_path, None)
+    assert without[0] == 0 and without[1] == ["a,b,c 2", "BAC"], without[2]
+    first = play(tmp_path, cache)
+    assert first[:2] == without[:2], first[2]
+    learned = (cache / "worker-plugins.txt").read_text().splitlines()
+    # What the workers loaded by name: the filters, the test and the lookup of the playbook.
+    assert {"filter_loader sort", "filter_loader join", "test_loader in", "lookup_loader ansible.builtin.template",
+            "filter_loader upper"} <= set(learned), learned
+    again = play(tmp_path, cache)
+    assert again[:2] == without[:2], again[2]
+    # The second process loaded them before forking: its workers found them and learned nothing.
+    assert (cache / "worker-plugins.txt").read_text().splitlines() == learned
+
+
+def run_python(code, cache):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
+    env.update(PYTHONPATH=str(SITE), BERTH_TEST_CACHE=str(cache),
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_the_action_of_a_task_is_imported_before_the_fork_and_berths_planner_reads_its_specs(tmp_path):
+    out = run_python("""
+import json, sys
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+import ansible.executor.process.worker
+import berth_test_once
+
+class Task:
+    action = "berth.stack.berth_plan"
+    collections = []
+
+name = "ansible_collections.berth.stack.plugins.action.berth_plan"
+before = name in sys.modules
+berth_test_once.warm_action(Task())
+module = sys.modules.get(name)
+print(json.dumps({"before": before, "loaded": module is not None,
+                  "specs": sorted(module._SPECS) if module else []}))
+""", tmp_path)
+    assert not out["before"] and out["loaded"]
+    assert {"flask_app", "nginx", "datadog", "mariadb"} <= set(out["specs"]), out
+
+
+def test_molecule_checks_ansible_playbook_once_and_never_remembers_a_failure(tmp_path):
+    out = run_python("""
+import json, subprocess
+import molecule.provisioner.ansible_playbook as mod
+
+calls = []
+real = subprocess.run
+
+def fake(argv, **kwargs):
+    calls.append(argv)
+    if argv[0] == "broken-playbook":
+        raise subprocess.CalledProcessError(1, argv)
+    return subprocess.CompletedProcess(argv, 0, "ansible-playbook [core]", "")
+
+mod.subprocess.run = fake
+
+class Playbook:
+    _log = __import__("logging").getLogger("x")
+
+check = mod.AnsiblePlaybook._validate_backend
+for backend in ("ansible-playbook", "ansible-playbook", "broken-playbook", "broken-playbook"):
+    try:
+        check(Playbook(), backend)
+    except RuntimeError:
+        pass
+print(json.dumps([argv[0] for argv in calls]))
+""", tmp_path)
+    assert out == ["ansible-playbook", "broken-playbook", "broken-playbook"]

@@ -1,0 +1,163 @@
+"""`make test` only: work that each process of the suite would repeat, done once per process.
+
+- **Plugins, loaded by the playbook's process before it forks.** Ansible runs each task on each
+  host in a worker process forked from the playbook's process, and a worker loads what its task
+  needs that its parent had not loaded yet: the action plugin (and, for berth's planner, the
+  roles' argument specs it reads), every filter or test plugin file of ansible-core on the first
+  filter or test its templates use (`Jinja2Loader._cached_non_collection_wrappers`), the
+  collection filters and lookups its templates name, with the configuration definitions parsed
+  from each plugin's documentation. A `site.yml --check` on four hosts did that work in about
+  40 % of its worker samples, again in every worker. Here the playbook's process does it first:
+  - when a play starts (`TaskQueueManager.run`): both Jinja tables, and every filter, test and
+    lookup that workers of earlier processes of the suite loaded by name (kept in
+    BERTH_TEST_CACHE/worker-plugins.txt, one `loader name` line each, appended by the workers);
+  - before each worker starts (`WorkerProcess.start`), once per action: the task's action plugin
+    resolved as the worker resolves it (TaskExecutor), and the plugin module's
+    `warm_before_fork()` when it has one (berth_plan: the roles' argument specs).
+  The workers then find them loaded: the same plugins, from the same paths (a directory added
+  later, a role's `filter_plugins/`, empties the Jinja tables again, as without this file). A
+  plugin that fails to load here is left to the worker, which fails as before.
+- **Molecule's check of `ansible-playbook`, once per `molecule` process.** Before each playbook it
+  runs (create, prepare, converge, idempotence, side effect, destroy), Molecule runs
+  `ansible-playbook --version` to prove the command works (about 0.4 s of CPU each). Here the
+  first check of a process runs as before; later checks of the same command with the same
+  `PATH` pass without running it again. A failing check is never remembered.
+"""
+
+import os
+import sys
+
+MODULES = ("ansible.executor.task_queue_manager", "ansible.executor.process.worker",
+           "molecule.provisioner.ansible_playbook")
+
+
+# Plugins the workers of earlier processes loaded by name (loader, name): the playbook's process
+# loads them before it forks, once.
+LEARNED = os.path.join(os.environ.get("BERTH_TEST_CACHE", ""), "worker-plugins.txt")
+LEARN_LOADERS = ("filter_loader", "test_loader", "lookup_loader")
+_in_worker = False
+_seen = set()
+
+
+def _learn(loader_name, name):
+    if (loader_name, name) in _seen:
+        return
+    _seen.add((loader_name, name))
+    try:
+        with open(LEARNED, "a") as handle:
+            handle.write("%s %s\n" % (loader_name, name))
+    except OSError:
+        pass
+
+
+def preload_learned():
+    from ansible.plugins import loader as loaders
+
+    try:
+        with open(LEARNED) as handle:
+            lines = set(handle.read().split("\n"))
+    except OSError:
+        return
+    for line in sorted(lines):
+        loader_name, _, name = line.partition(" ")
+        if loader_name in LEARN_LOADERS and name:
+            _seen.add((loader_name, name))
+            try:
+                getattr(loaders, loader_name).get(name, class_only=True)
+            except Exception:  # noqa: BLE001  the worker loads it again and reports what went wrong
+                pass
+
+
+def patch_task_queue_manager(module):
+    run = module.TaskQueueManager.run
+
+    def run_with_plugins_loaded(self, play):
+        from ansible.plugins.loader import filter_loader, test_loader
+
+        for loader in (filter_loader, test_loader):
+            loader._ensure_non_collection_wrappers()
+        preload_learned()
+        return run(self, play)
+
+    module.TaskQueueManager.run = run_with_plugins_loaded
+    # Learn the plugins that workers load by name.
+    from ansible.plugins import loader as loaders
+
+    for loader_name in LEARN_LOADERS:
+        plugin_loader = getattr(loaders, loader_name)
+        get = plugin_loader.get
+
+        def get_and_learn(name, *args, __get=get, __loader=loader_name, **kwargs):
+            if _in_worker and isinstance(name, str):
+                _learn(__loader, name)
+            return __get(name, *args, **kwargs)
+
+        plugin_loader.get = get_and_learn
+
+
+
+_warmed = set()
+
+
+def warm_action(task):
+    """Resolve the task's module and import its action plugin as the worker would
+    (TaskExecutor._get_action_handler_with_module_context), once per action in this process."""
+    from ansible.plugins.loader import action_loader, module_loader
+
+    action, collections = task.action, task.collections
+    key = (action, tuple(collections or ()))
+    if key in _warmed:
+        return
+    _warmed.add(key)
+    try:
+        module = module_loader.find_plugin_with_context(action, collection_list=collections)
+        if module.resolved and module.action_plugin:
+            handler = module.action_plugin
+        elif action_loader.has_plugin(action, collection_list=collections):
+            handler = action
+        else:
+            handler, collections = "ansible.legacy.normal", None
+        plugin = action_loader.get(handler, class_only=True, collection_list=collections)
+        warm = getattr(sys.modules.get(getattr(plugin, "__module__", ""), None), "warm_before_fork", None)
+        if callable(warm):
+            warm()
+    except Exception:  # noqa: BLE001  the worker resolves it again and reports what went wrong
+        pass
+
+
+def patch_worker(module):
+    start = module.WorkerProcess.start
+
+    def start_warm(self):
+        warm_action(self._task)
+        return start(self)
+
+    module.WorkerProcess.start = start_warm
+    run = module.WorkerProcess.run
+
+    def run_learning(self):
+        global _in_worker
+        _in_worker = True
+        return run(self)
+
+    module.WorkerProcess.run = run_learning
+
+
+_validated = set()
+
+
+def patch_molecule_playbook(module):
+    validate = module.AnsiblePlaybook._validate_backend
+
+    def validate_once(self, backend):
+        key = (backend, os.environ.get("PATH", ""))
+        if key in _validated:
+            return None
+        result = validate(self, backend)
+        _validated.add(key)
+        return result
+
+    module.AnsiblePlaybook._validate_backend = validate_once
+
+
+PATCHES = dict(zip(MODULES, (patch_task_queue_manager, patch_worker, patch_molecule_playbook)))
