@@ -1,6 +1,6 @@
 """`make test`'s module payloads packed once (tools/testsite/berth_test_ansiballz.py): a run with the cache
 empty, filled and without it sends the same payload; a module_util whose bytes changed is packed
-anew; processes without BERTH_TEST_CACHE are untouched; `make test` turns it on, `make
+anew; a package without `__init__.py` does not make its entry a miss; processes without BERTH_TEST_CACHE are untouched; `make test` turns it on, `make
 demo` does not."""
 
 import base64
@@ -21,10 +21,11 @@ BIN = Path(sys.executable).parent
 MODULE = """#!/usr/bin/python
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.probe.cache.plugins.module_utils.answer import ANSWER
+from ansible_collections.probe.cache.plugins.module_utils.pkg.inner import INNER
 
 
 def main():
-    AnsibleModule(argument_spec={}).exit_json(changed=False, answer=ANSWER)
+    AnsibleModule(argument_spec={}).exit_json(changed=False, answer=ANSWER + INNER)
 
 
 if __name__ == "__main__":
@@ -51,6 +52,9 @@ def collection(tmp_path, answer):
     (base / "galaxy.yml").write_text("namespace: probe\nname: cache\nversion: 1.0.0\n")
     (base / "plugins/modules/answer.py").write_text(MODULE)
     (base / "plugins/module_utils/answer.py").write_text("ANSWER = %r\n" % answer)
+    # A package without __init__.py: Ansible packs an empty one, named after the missing file.
+    (base / "plugins/module_utils/pkg").mkdir(exist_ok=True)
+    (base / "plugins/module_utils/pkg/inner.py").write_text("INNER = 0\n")
 
 
 def play(tmp_path, cache):

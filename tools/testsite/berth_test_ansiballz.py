@@ -42,13 +42,24 @@ def key(module_common, name, module_fqn, module_data):
     return digest.hexdigest()
 
 
+def _digest(path):
+    """sha256 of the file's bytes, None when it cannot be read."""
+    import hashlib
+
+    data = cache.read(path, lambda handle: handle.read())
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
 def _same_sources(kept):
-    """kept (members, metadata) if every file a member came from still has its bytes, else None."""
-    if kept is None:
+    """kept (members, metadata) if every file a member came from still has the bytes it had when
+    the member was packed, else None. (A member's data is not always its file's bytes: Ansible
+    writes an empty `__init__.py` for a package whose file has content.)"""
+    try:
+        for _name, _data, source, digest in kept[0]:
+            if source is not None and _digest(source) != digest:
+                return None
+    except (TypeError, ValueError):  # nothing kept, or an entry of another shape: a miss
         return None
-    for _name, data, source in kept[0]:
-        if source is not None and cache.read(source, lambda handle: handle.read()) != data:
-            return None
     return kept
 
 
@@ -67,7 +78,7 @@ def patch(module_common):
         kept = _same_sources(cache.read(path, pickle.load))
         if kept is not None:
             members, metadata = kept
-            for member, data, _source in members:
+            for member, data, _source, _digest_kept in members:
                 zf.writestr(module_common._make_zinfo(member, date_time, zf=zf), data)
             return metadata
         members = []
@@ -75,8 +86,9 @@ def patch(module_common):
 
         def recording(zinfo, data, *args, **kwargs):
             origin = module_common.Origin.get_tag(data)
+            source = origin.path if origin and origin.path else None
             members.append((zinfo.filename, bytes(data) if isinstance(data, (bytes, bytearray)) else
-                            str(data).encode("utf-8"), origin.path if origin and origin.path else None))
+                            str(data).encode("utf-8"), source, _digest(source) if source else None))
             return writestr(zinfo, data, *args, **kwargs)
 
         zf.writestr = recording
