@@ -60,7 +60,7 @@ def preload_learned():
         return
     for line in sorted(lines):
         loader_name, _, name = line.partition(" ")
-        if loader_name in LEARN_LOADERS and name:
+        if loader_name in LEARN_LOADERS and name and (loader_name, name) not in _seen:
             _seen.add((loader_name, name))
             try:
                 getattr(loaders, loader_name).get(name, class_only=True)
