@@ -69,3 +69,22 @@ def when_imported(name, patch):
     _pending[name] = patch
     if _Finder not in sys.meta_path:
         sys.meta_path.insert(0, _Finder)
+
+
+def payload_bytecode():
+    """The test hosts' bytecode cache for module payloads (tools/image/berth_test_bytecode.py),
+    in this process, kept under ROOT/bytecode: it only acts on sources imported from a payload
+    zip, that is in a module run on the controller."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.join(os.path.dirname(here), "image", "berth_test_bytecode.py")
+    directory = os.path.join(ROOT, "bytecode")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        spec = importlib.util.spec_from_file_location("berth_test_bytecode", source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001  no cache: modules compile as without it
+        return
+    module.CACHE = directory

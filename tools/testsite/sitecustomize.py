@@ -10,6 +10,9 @@ and each a file of its own:
 what they share (berth_test_cache.py: reading and writing entries, patching after import), and
 work done once per process instead of once per worker or step (berth_test_once.py: Jinja's
 plugin tables filled before a play forks its workers; Molecule's `ansible-playbook --version`).
+Module runs on the controller (`connection: local`, `delegate_to: localhost`) use the test hosts'
+bytecode cache for the sources of their payload (tools/image/berth_test_bytecode.py), kept
+under BERTH_TEST_CACHE/bytecode.
 
 Without BERTH_TEST_CACHE nothing is changed. `make demo`, the bench and every run outside
 `make test` never load them (docs/performance.md, "Module runs fork from a warm interpreter;
@@ -28,3 +31,4 @@ if os.environ.get("BERTH_TEST_CACHE"):
     berth_test_cache.when_imported(berth_test_templates.MODULE, berth_test_templates.patch)
     for name, patch in berth_test_once.PATCHES.items():
         berth_test_cache.when_imported(name, patch)
+    berth_test_cache.payload_bytecode()
