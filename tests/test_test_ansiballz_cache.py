@@ -12,9 +12,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+from project import run_testsite_playbook
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "tools/testsite"
-BIN = Path(sys.executable).parent
 
 # A module of a local collection that imports a module_util of its own, run on localhost with the
 # payload kept (ANSIBLE_KEEP_REMOTE_FILES, no pipelining) so that the test can open it.
@@ -58,18 +59,12 @@ def collection(tmp_path, answer):
 
 
 def play(tmp_path, cache):
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"),
-               ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_PIPELINING="0", PYTHONPATH=str(SITE),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    if cache:
-        env["BERTH_TEST_CACHE"] = str(cache.parent)
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return re.findall(r'"msg": "(.*)"', proc.stdout)
+    rc, messages, output = run_testsite_playbook(
+        tmp_path, PLAYBOOK, cache.parent if cache else None, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"),
+        ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_PIPELINING="0")
+    assert rc == 0, output
+    return messages
 
 
 def payloads(tmp_path):

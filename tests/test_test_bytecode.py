@@ -10,6 +10,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+from project import run_testsite_playbook
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,19 +124,14 @@ def test_the_images_install_it_and_the_execution_environment_and_the_bench_remov
 def test_make_tests_module_runs_on_the_controller_use_it_under_the_test_cache(tmp_path):
     """tools/testsite loads the same hook in every process of `make test` (a module run on the
     controller among them), with its entries under BERTH_TEST_CACHE/bytecode."""
-    book = tmp_path / "play.yml"
-    book.write_text("- hosts: localhost\n  gather_facts: false\n  connection: local\n  tasks:\n"
-                    "    - ansible.builtin.stat: {path: /}\n      register: out\n"
-                    "    - ansible.builtin.debug: {msg: 'isdir={{ out.stat.isdir }}'}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), PYTHONPATH=str(ROOT / "tools/testsite"),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, BERTH_TEST_CACHE=str(tmp_path / "cache"))
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(book)]
+    text = ("- hosts: localhost\n  gather_facts: false\n  connection: local\n  tasks:\n"
+            "    - ansible.builtin.stat: {path: /}\n      register: out\n"
+            "    - ansible.builtin.debug: {msg: 'isdir={{ out.stat.isdir }}'}\n")
     outputs = []
     for _ in range(2):
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        outputs.append(re.findall(r'"msg": "(.*)"', proc.stdout))
+        rc, messages, output = run_testsite_playbook(tmp_path, text, tmp_path / "cache")
+        assert rc == 0, output
+        outputs.append(messages)
         entries = sorted(p.name for p in (tmp_path / "cache/bytecode").iterdir())
         assert entries and all(name.endswith("." + sys.implementation.cache_tag) for name in entries)
     assert outputs == [["isdir=True"], ["isdir=True"]]

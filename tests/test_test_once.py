@@ -5,14 +5,12 @@ per process, and a failing check is never remembered."""
 
 import json
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from project import ROOT, run_testsite_playbook
+
 SITE = ROOT / "tools/testsite"
-BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
 - hosts: localhost
@@ -30,16 +28,8 @@ PLAYBOOK = """
 
 
 def play(tmp_path, cache):
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
     (tmp_path / "one.j2").write_text("{{ names | map('upper') | join('') }}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), PYTHONPATH=str(SITE),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    if cache:
-        env["BERTH_TEST_CACHE"] = str(cache)
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "play.yml"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=120)
-    return proc.returncode, re.findall(r'"msg": "(.*)"', proc.stdout), proc.stdout + proc.stderr
+    return run_testsite_playbook(tmp_path, PLAYBOOK, cache)
 
 
 def test_same_output_and_the_second_process_workers_load_nothing_new(tmp_path):

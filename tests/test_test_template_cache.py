@@ -4,14 +4,14 @@ template that does not compile is never kept and fails as without the cache; pro
 BERTH_TEST_CACHE are untouched."""
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
+from project import run_testsite_playbook
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "tools/testsite"
-BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
 - hosts: localhost
@@ -32,16 +32,7 @@ PLAYBOOK = """
 
 
 def play(tmp_path, cache, text=PLAYBOOK):
-    book = tmp_path / "play.yml"
-    book.write_text(text)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), PYTHONPATH=str(SITE),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    if cache:
-        env["BERTH_TEST_CACHE"] = str(cache.parent)
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(book)], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=120)
-    return proc.returncode, re.findall(r'"msg": "(.*)"', proc.stdout), proc.stdout + proc.stderr
+    return run_testsite_playbook(tmp_path, text, cache.parent if cache else None)
 
 
 def entries(cache):

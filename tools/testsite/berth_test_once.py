@@ -27,13 +27,15 @@
 import os
 import sys
 
+import berth_test_cache as cache
+
 MODULES = ("ansible.executor.task_queue_manager", "ansible.executor.process.worker",
            "molecule.provisioner.ansible_playbook")
 
 
 # Plugins the workers of earlier processes loaded by name (loader, name): the playbook's process
 # loads them before it forks, once.
-LEARNED = os.path.join(os.environ.get("BERTH_TEST_CACHE", ""), "worker-plugins.txt")
+LEARNED = os.path.join(cache.ROOT, "worker-plugins.txt")
 LEARN_LOADERS = ("filter_loader", "test_loader", "lookup_loader")
 _in_worker = False
 _seen = set()
