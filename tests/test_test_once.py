@@ -50,8 +50,9 @@ def test_same_output_and_the_second_process_workers_load_nothing_new(tmp_path):
 
 def run_python(code, cache):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-    env.update(PYTHONPATH=str(SITE), BERTH_TEST_CACHE=str(cache),
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
+    env.update(PYTHONPATH=str(SITE), ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
+    if cache:
+        env["BERTH_TEST_CACHE"] = str(cache)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -109,3 +110,27 @@ for backend in ("ansible-playbook", "ansible-playbook", "broken-playbook", "brok
 print(json.dumps([argv[0] for argv in calls]))
 """, tmp_path)
     assert out == ["ansible-playbook", "broken-playbook", "broken-playbook"]
+
+
+def test_a_deep_copy_keeps_each_tag_and_copies_the_containers(tmp_path):
+    code = """
+import copy, json
+from ansible._internal._datatag._tags import Origin, TrustedAsTemplate
+from ansible.module_utils._internal._datatag import AnsibleTagHelper
+
+origin = Origin(path="/inv/group_vars/all.yml", line_num=3, col_num=5)
+value = {"apps": [origin.tag(TrustedAsTemplate().tag("{{ x }}"))], "port": origin.tag(8000)}
+copied = copy.deepcopy(value)
+copied["apps"].append("new")
+tag = Origin.get_tag(copied["apps"][0])
+print(json.dumps({"equal": copied["apps"][0] == value["apps"][0] and copied["port"] == 8000,
+                  "tags": sorted(t.__name__ for t in AnsibleTagHelper.tag_types(copied["apps"][0])),
+                  "line": tag.line_num, "same_tag": tag is origin,
+                  "same_scalars": copied["port"] is value["port"] and copied["apps"][0] is value["apps"][0],
+                  "original_untouched": value["apps"] == ["{{ x }}"]}))
+"""
+    expected = {"equal": True, "tags": ["Origin", "TrustedAsTemplate"], "line": 3, "same_tag": True,
+                "same_scalars": True, "original_untouched": True}
+    assert run_python(code, tmp_path) == expected
+    # Outside `make test` (no BERTH_TEST_CACHE) Ansible rebuilds each tag, as it does by itself.
+    assert run_python(code, None) == dict(expected, same_tag=False, same_scalars=False)

@@ -17,6 +17,14 @@
   The workers then find them loaded: the same plugins, from the same paths (a directory added
   later, a role's `filter_plugins/`, empties the Jinja tables again, as without this file). A
   plugin that fails to load here is left to the worker, which fails as before.
+- **A data tag is not rebuilt by a deep copy.** Ansible tags each value it reads from a file with
+  frozen dataclasses of immutable fields (Origin, TrustedAsTemplate...) and deep-copies tagged data
+  often: role argument validation copies every variable a spec names, `DataLoader` copies each
+  cached file it hands out. Python rebuilt every tag of every value through pickling's reduce
+  protocol, and each tagged string or number with them: 13 % of the samples of a
+  `site.yml --tags nginx --check` on four hosts. A tag's deep copy, and a tagged scalar's, is now
+  the object itself, as for a plain string; containers are copied as before. User CPU of that run
+  on the controller: 1.76 s instead of 2.05 s; of a no-op `rollout.yml`, 4.58 s instead of 5.34 s.
 - **Molecule's check of `ansible-playbook`, once per `molecule` process.** Before each playbook it
   runs (create, prepare, converge, idempotence, side effect, destroy), Molecule runs
   `ansible-playbook --version` to prove the command works (about 0.4 s of CPU each). Here the
@@ -30,7 +38,7 @@ import sys
 import berth_test_cache as cache
 
 MODULES = ("ansible.executor.task_queue_manager", "ansible.executor.process.worker",
-           "molecule.provisioner.ansible_playbook")
+           "molecule.provisioner.ansible_playbook", "ansible.module_utils._internal._datatag")
 
 
 # Plugins the workers of earlier processes loaded by name (loader, name): the playbook's process
@@ -162,4 +170,20 @@ def patch_molecule_playbook(module):
     module.AnsiblePlaybook._validate_backend = validate_once
 
 
-PATCHES = dict(zip(MODULES, (patch_task_queue_manager, patch_worker, patch_molecule_playbook)))
+def patch_datatag(module):
+    """A data tag (Origin, TrustedAsTemplate, VaultedValue, Deprecated...) is a frozen dataclass of
+    immutable fields: its deep copy is the tag itself, as for a string. Without this, every deep
+    copy of tagged inventory data rebuilt each value's tags through pickling's reduce protocol."""
+    module.AnsibleDatatagBase.__deepcopy__ = _same
+    # The same for a tagged scalar: a str, bytes, int, float or date with tags set when it is made,
+    # never changed after (Ansible tags a value by making a new one).
+    for name in ("_AnsibleTaggedStr", "_AnsibleTaggedBytes", "_AnsibleTaggedInt", "_AnsibleTaggedFloat",
+                 "_AnsibleTaggedDateTime", "_AnsibleTaggedDate", "_AnsibleTaggedTime"):
+        getattr(module, name).__deepcopy__ = _same
+
+
+def _same(value, memo):
+    return value
+
+
+PATCHES = dict(zip(MODULES, (patch_task_queue_manager, patch_worker, patch_molecule_playbook, patch_datatag)))
