@@ -24,6 +24,12 @@ PLAYBOOK = """
     - ansible.builtin.debug:
         msg: "{{ lookup('ansible.builtin.template', 'one.j2') | trim }}"
       when: names is defined
+    # A module run: its payload imports ansible's data tags from a zip (patched in this process too).
+    - ansible.builtin.stat:
+        path: /
+      register: root
+    - ansible.builtin.debug:
+        msg: "isdir {{ root.stat.isdir }}"
 """
 
 
@@ -35,7 +41,7 @@ def play(tmp_path, cache):
 def test_same_output_and_the_second_process_workers_load_nothing_new(tmp_path):
     cache = tmp_path / "cache"
     without = play(tmp_path, None)
-    assert without[0] == 0 and without[1] == ["a,b,c 2", "BAC"], without[2]
+    assert without[0] == 0 and without[1] == ["a,b,c 2", "BAC", "isdir True"], without[2]
     first = play(tmp_path, cache)
     assert first[:2] == without[:2], first[2]
     learned = (cache / "worker-plugins.txt").read_text().splitlines()
@@ -134,3 +140,25 @@ print(json.dumps({"equal": copied["apps"][0] == value["apps"][0] and copied["por
     assert run_python(code, tmp_path) == expected
     # Outside `make test` (no BERTH_TEST_CACHE) Ansible rebuilds each tag, as it does by itself.
     assert run_python(code, None) == dict(expected, same_tag=False, same_scalars=False)
+
+
+def test_a_patch_runs_on_its_own_module_when_one_zip_serves_several(tmp_path):
+    # A module payload is a zip: one loader runs every module in it, and a module it patches
+    # imports others from the same zip while it runs (ansible's _datatag imports _patches).
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "payload.zip", "w") as payload:
+        payload.writestr("pkg/__init__.py", "")
+        payload.writestr("pkg/tagged.py", "from pkg import helper\nVALUE = helper.VALUE + 1\n")
+        payload.writestr("pkg/helper.py", "VALUE = 1\n")
+        payload.writestr("pkg/later.py", "VALUE = 3\n")
+    out = run_python("""
+import json, sys
+sys.path.insert(0, %r)
+import berth_test_cache
+patched = []
+berth_test_cache.when_imported("pkg.tagged", lambda module: patched.append((module.__name__, module.VALUE)))
+import pkg.tagged, pkg.later
+print(json.dumps({"patched": patched, "later": pkg.later.VALUE}))
+""" % str(tmp_path / "payload.zip"), None)
+    assert out == {"patched": [["pkg.tagged", 2]], "later": 3}, out

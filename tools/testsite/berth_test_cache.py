@@ -54,6 +54,14 @@ class _Finder:
         exec_module = spec.loader.exec_module
 
         def exec_and_patch(module):
+            # One loader may serve many modules (a zip's): the ones this module imports while it
+            # runs, and any later, are run as they would be; only this one is patched.
+            if module.__name__ != fullname:
+                return exec_module(module)
+            try:
+                del spec.loader.exec_module
+            except AttributeError:
+                pass
             exec_module(module)
             patch(module)
 
