@@ -162,3 +162,52 @@ import pkg.tagged, pkg.later
 print(json.dumps({"patched": patched, "later": pkg.later.VALUE}))
 """ % str(tmp_path / "payload.zip"), None)
     assert out == {"patched": [["pkg.tagged", 2]], "later": 3}, out
+
+
+def test_ansible_lint_syntax_checks_run_forked_with_the_same_findings(tmp_path):
+    project = tmp_path / "project"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "playbooks/bad.yml").write_text(
+        "---\n- name: Bad\n  hosts: all\n  tasks:\n    - name: Unknown keyword\n"
+        "      ansible.builtin.debug:\n        msg: hi\n      bogus_keyword: 1\n")
+    (project / "playbooks/good.yml").write_text(
+        "---\n- name: Good\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: Say hi\n"
+        "      ansible.builtin.debug:\n        msg: hi\n")
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    # ansible-lint in this process, every command it starts with subprocess.run logged.
+    code = """
+import json, os, subprocess, sys
+os.chdir(%r)
+started = []
+real = subprocess.run
+
+def run(argv, *args, **kwargs):
+    started.append(" ".join(argv) if isinstance(argv, list) else str(argv))
+    return real(argv, *args, **kwargs)
+
+subprocess.run = run
+from ansiblelint.__main__ import main
+try:
+    rc = main(["ansible-lint", "--offline", "--nocolor", "-f", "pep8", "playbooks/"])
+except SystemExit as exc:
+    rc = exc.code
+sys.stdout.flush()
+print(json.dumps([rc, [s for s in started if "--syntax-check" in s]]))
+""" % str(project)
+
+    def lint(cache):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
+        env.update(PYTHONPATH=str(SITE))
+        if cache:
+            env["BERTH_TEST_CACHE"] = str(cache)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        lines = proc.stdout.splitlines()
+        rc, started = json.loads(lines[-1])
+        return rc, sorted(line for line in lines[:-1] if "syntax-check" in line), started
+
+    plain = lint(None)
+    assert plain[0] == 2 and any("conflicting action statements" in line for line in plain[1]), plain
+    assert len(plain[2]) == 2, plain
+    # Under `make test` the same findings, and no check started as a command of its own.
+    forked = lint(tmp_path / "cache")
+    assert forked[:2] == plain[:2] and forked[2] == [], forked

@@ -9,8 +9,8 @@ and each a file of its own:
 
 what they share (berth_test_cache.py: reading and writing entries, patching after import), and
 work done once per process instead of once per worker or step (berth_test_once.py: Jinja's
-plugin tables filled before a play forks its workers; data tags kept by a deep copy; Molecule's
-`ansible-playbook --version`).
+plugin tables filled before a play forks its workers; data tags kept by a deep copy; ansible-lint's
+syntax checks forked from one import of ansible-core; Molecule's `ansible-playbook --version`).
 Module runs on the controller (`connection: local`, `delegate_to: localhost`) use the test hosts'
 bytecode cache for the sources of their payload (tools/image/berth_test_bytecode.py), kept
 under BERTH_TEST_CACHE/bytecode.
