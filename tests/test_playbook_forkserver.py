@@ -154,3 +154,23 @@ def test_shared_gives_one_server_per_environment_directory_and_thread(project):
         playbook_forkserver.close_all()
     assert first._proc is None and playbook_forkserver._SHARED == {}
 
+
+
+def test_the_server_loads_the_plugins_every_run_loads_first():
+    # PlaybookExecutor.run loads every connection, shell and become plugin and their configuration
+    # definitions before the first playbook: the server does it once, before it forks a run.
+    code = """
+import json, sys
+sys.path.insert(0, %r)
+import playbook_forkserver
+from ansible.cli import playbook
+from ansible import constants as C
+before = "ansible.plugins.connection.psrp" in sys.modules
+playbook_forkserver._preload()
+print(json.dumps([before] + [name in sys.modules for name in ("ansible.plugins.connection.psrp",
+    "ansible.plugins.shell.powershell", "ansible.plugins.become.sudo")]
+    + [C.config.has_configuration_definition("connection", "ssh")]))
+""" % str(ROOT / "tools")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['[false,', 'true,', 'true,', 'true,', 'true]'], proc.stdout

@@ -5,7 +5,8 @@ A test that runs the real ``ansible-playbook`` dozens of times (the entry-point 
 offline bad-input cases) spends a third of each run importing ansible-core (about 0.35 s of
 CPU here) before the first line of the playbook is read. ``ForkServer`` starts one Python process
 with the run's environment and working directory, lets it import ansible-core's CLI (which reads
-the configuration: ``ansible.cfg``, ``ANSIBLE_*``), and then forks one child per command. Each
+the configuration: ``ansible.cfg``, ``ANSIBLE_*``) and load the plugins every run loads before its
+first playbook (``_preload``), and then forks one child per command. Each
 child is a fresh process that runs ansible-playbook's own entry point (``ansible.cli.playbook.main``,
 what the ``ansible-playbook`` script calls) with the command's arguments, its output going to
 its own stdout and stderr: the same code, the same configuration, the same exit code, nothing
@@ -46,6 +47,7 @@ def serve(requests_fd, replies_fd):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]  # tools/ is no package path
     from ansible.cli import playbook
 
+    _preload()
     requests = os.fdopen(requests_fd, "r")
     replies = os.fdopen(replies_fd, "w")
     for line in requests:
@@ -62,6 +64,21 @@ def serve(requests_fd, replies_fd):
         _, status = os.waitpid(pid, 0)
         replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
         replies.flush()
+
+
+def _preload():
+    """What every run loads first whatever its arguments, loaded once here: each connection, shell
+    and become plugin of ansible-core with its configuration definitions (PlaybookExecutor.run
+    loads them all before the first playbook; psrp, winrm and powershell among them, 80 ms a run).
+    A run finds them loaded, as it would have loaded them: the same modules and definitions, from
+    this environment's configuration. Anything that fails here is left to each run."""
+    try:
+        from ansible.plugins.loader import become_loader, connection_loader, shell_loader
+
+        for loader in (connection_loader, shell_loader, become_loader):
+            list(loader.all(class_only=True))
+    except Exception:  # noqa: BLE001  each run loads them itself and reports what went wrong
+        pass
 
 
 def _child(playbook, request):

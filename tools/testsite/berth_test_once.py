@@ -14,6 +14,11 @@
   - before each worker starts (`WorkerProcess.start`), once per action: the task's action plugin
     resolved as the worker resolves it (TaskExecutor), and the plugin module's
     `warm_before_fork()` when it has one (berth_plan: the roles' argument specs).
+  Before the fork, the process also freezes its objects for the cyclic garbage collector
+  (`gc.freeze()`): a worker's collections skip what it inherited instead of walking it, which
+  wrote to every inherited page and made the kernel copy it (user CPU of a `site.yml --check` on
+  four hosts: 2.90 s instead of 3.09 s). Objects of the playbook's process that become cyclic
+  garbage after that stay in memory until it exits; reference counting frees the rest as before.
   The workers then find them loaded: the same plugins, from the same paths (a directory added
   later, a role's `filter_plugins/`, empties the Jinja tables again, as without this file). A
   plugin that fails to load here is left to the worker, which fails as before.
@@ -38,6 +43,7 @@
   `PATH` pass without running it again. A failing check is never remembered.
 """
 
+import gc
 import os
 import sys
 
@@ -146,6 +152,9 @@ def patch_worker(module):
 
     def start_warm(self):
         warm_action(self._task)
+        # Every object the worker inherits moves out of the collector's reach: the worker's
+        # collections no longer walk (and so copy, page by page) the parent's whole heap.
+        gc.freeze()
         return start(self)
 
     module.WorkerProcess.start = start_warm
