@@ -54,7 +54,9 @@ def test_same_output_and_the_second_process_workers_load_nothing_new(tmp_path):
     assert (cache / "worker-plugins.txt").read_text().splitlines() == learned
 
 
-def run_python(code, cache):
+def run_python(code, cache, with_output=False):
+    """Run `code` as a process of `make test` would (BERTH_TEST_CACHE=cache when given): the JSON of
+    its last line of output, and with_output: (that, the lines before it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
     env.update(PYTHONPATH=str(SITE), ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
     if cache:
@@ -62,7 +64,8 @@ def run_python(code, cache):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
+    lines = proc.stdout.splitlines()
+    return (json.loads(lines[-1]), lines[:-1]) if with_output else json.loads(lines[-1])
 
 
 def test_the_action_of_a_task_is_imported_before_the_fork_and_berths_planner_reads_its_specs(tmp_path):
@@ -196,14 +199,8 @@ print(json.dumps([rc, [s for s in started if "--syntax-check" in s]]))
 """ % str(project)
 
     def lint(cache):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "BERTH_TEST_"))}
-        env.update(PYTHONPATH=str(SITE))
-        if cache:
-            env["BERTH_TEST_CACHE"] = str(cache)
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-        lines = proc.stdout.splitlines()
-        rc, started = json.loads(lines[-1])
-        return rc, sorted(line for line in lines[:-1] if "syntax-check" in line), started
+        (rc, started), lines = run_python(code, cache, with_output=True)
+        return rc, sorted(line for line in lines if "syntax-check" in line), started
 
     plain = lint(None)
     assert plain[0] == 2 and any("conflicting action statements" in line for line in plain[1]), plain

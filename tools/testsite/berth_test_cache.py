@@ -79,20 +79,27 @@ def when_imported(name, patch):
         sys.meta_path.insert(0, _Finder)
 
 
+def load_tool(name, *path):
+    """The module of tools/<path...> (tools/ is no package), loaded once per process as `name`."""
+    if name not in sys.modules:
+        import importlib.util
+
+        tools = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        spec = importlib.util.spec_from_file_location(name, os.path.join(tools, *path))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
 def payload_bytecode():
     """The test hosts' bytecode cache for module payloads (tools/image/berth_test_bytecode.py),
     in this process, kept under ROOT/bytecode: it only acts on sources imported from a payload
     zip, that is in a module run on the controller."""
-    import importlib.util
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    source = os.path.join(os.path.dirname(here), "image", "berth_test_bytecode.py")
     directory = os.path.join(ROOT, "bytecode")
     try:
         os.makedirs(directory, exist_ok=True)
-        spec = importlib.util.spec_from_file_location("berth_test_bytecode", source)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_tool("berth_test_bytecode", "image", "berth_test_bytecode.py")
     except Exception:  # noqa: BLE001  no cache: modules compile as without it
         return
     module.CACHE = directory

@@ -49,10 +49,6 @@ import sys
 
 import berth_test_cache as cache
 
-MODULES = ("ansible.executor.task_queue_manager", "ansible.executor.process.worker",
-           "molecule.provisioner.ansible_playbook", "ansible.module_utils._internal._datatag", "ansiblelint.runner")
-
-
 # Plugins the workers of earlier processes loaded by name (loader, name): the playbook's process
 # loads them before it forks, once.
 LEARNED = os.path.join(cache.ROOT, "worker-plugins.txt")
@@ -223,24 +219,24 @@ class _SyntaxCheckSubprocess(object):
 
 
 def _forkserver():
-    import importlib.util
-
-    name = "berth_playbook_forkserver"
-    if name not in sys.modules:
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "playbook_forkserver.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
+    fresh = "berth_playbook_forkserver" not in sys.modules
+    module = cache.load_tool("berth_playbook_forkserver", "playbook_forkserver.py")
+    if fresh:
         import atexit
 
         atexit.register(module.close_all)
-    return sys.modules[name]
+    return module
 
 
 def patch_lint_syntax_check(module):
     module.subprocess = _SyntaxCheckSubprocess(module.subprocess)
 
 
-PATCHES = dict(zip(MODULES, (patch_task_queue_manager, patch_worker, patch_molecule_playbook, patch_datatag,
-                             patch_lint_syntax_check)))
+# Module -> its patch, run right after the module's import (sitecustomize.py).
+PATCHES = {
+    "ansible.executor.task_queue_manager": patch_task_queue_manager,
+    "ansible.executor.process.worker": patch_worker,
+    "molecule.provisioner.ansible_playbook": patch_molecule_playbook,
+    "ansible.module_utils._internal._datatag": patch_datatag,
+    "ansiblelint.runner": patch_lint_syntax_check,
+}
