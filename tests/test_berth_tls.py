@@ -899,8 +899,64 @@ def test_the_load_balancer_plans_two_acme_sites(groups):
     assert (api["routes"], api["locations"], api["all_routes"], api["not_found_location"]) == (
         ["/api/"], [{"prefix": "/api/", "exact": False}], False, True)
     assert section["acme"] == {"directory": LE, "email": "ops@example.test", "key_type": "ecdsa",
-                               "config_dir": "/etc/letsencrypt", "webroot": "/var/lib/berth/acme", "ca_bundle": ""}
+                               "config_dir": "/etc/letsencrypt", "webroot": "/var/lib/berth/acme", "ca_bundle": "",
+                               "peers": []}
     assert section["packages"] == ["nginx", "python3-cryptography", "certbot"]
+
+
+@pytest.fixture
+def two_lbs(groups, monkeypatch):
+    """A second load balancer, lb2 (the sandbox's lb group_vars), addressed by its name."""
+    for group in ("all", "berth", "lb"):
+        monkeypatch.setitem(planview.GROUPS, group, planview.GROUPS[group] + ["lb2"])
+
+
+@pytest.mark.parametrize("peers", [["lb"], "lb", ["lb2", "lb"], ["lb", "lb2", "lb"]])
+def test_acme_peers_are_the_other_hosts_of_the_groups_or_hosts_named(two_lbs, peers):
+    section = berth_plan.nginx(planview.view("lb", extra_vars(nginx_acme_peers=peers)))
+    assert section["acme"]["peers"] == [{"name": "lb2", "address": "lb2", "port": 80}]
+    # Each load balancer lists the others, never itself.
+    other = berth_plan.nginx(planview.view("lb2", extra_vars(nginx_acme_peers=peers)))
+    assert [p["name"] for p in other["acme"]["peers"]] == ["lb"]
+
+
+def test_an_acme_peer_is_asked_on_its_own_http_entry(two_lbs):
+    v = planview.view("lb", extra_vars(nginx_acme_peers=["lb"]))
+    lb2 = planview.view("lb2", extra_vars(berth_ports_overrides=dict(SANDBOX_OVERRIDES, nginx_https={"enabled": True},
+                                                                     nginx_http={"port": 8088})))
+    v._peer = lambda host: lb2 if host == "lb2" else planview.view(host)
+    assert berth_plan.nginx(v)["acme"]["peers"] == [{"name": "lb2", "address": "lb2", "port": 8088}]
+
+
+@pytest.mark.parametrize("peers, words", [
+    (["lbs"], ["nginx_acme_peers on lb names 'lbs', neither a host nor a group of the inventory", "Fix: name"]),
+    ([["lb"]], ["nginx_acme_peers on lb: [['lb']] is not a list of inventory hosts or groups", "nginx_acme_peers: [lb]"]),
+    ({"lb": 1}, ["is not a list of inventory hosts or groups"]),
+])
+def test_acme_peers_that_name_nothing_are_refused_naming_variable_host_and_fix(two_lbs, peers, words):
+    with pytest.raises(berth_plan.PlanError) as err:
+        berth_plan.nginx(planview.view("lb", extra_vars(nginx_acme_peers=peers)))
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_acme_peers_matter_only_with_an_acme_site(two_lbs):
+    sites = [dict(site, tls="off") for site in SITES]
+    section = berth_plan.nginx(planview.view("lb", extra_vars(sites, nginx_acme_peers=["nosuchgroup"])))
+    assert section["acme"] is None
+
+
+def test_the_probe_resolves_the_acme_peers_and_the_site_names_their_addresses(two_lbs):
+    v = planview.view("lb", extra_vars(nginx_acme_peers=["lb"]))
+    section = berth_plan.nginx(v)
+    args = berth_plan.probe_args("nginx", v, section)
+    assert "lb2" in args["resolve"]
+    probe = {"host": {"packages": {}, "units": {}, "tls": {}, "files": {}, "dirs": {},
+                      "resolved": {"lb2": ["192.0.2.12"], "web1": ["192.0.2.21"]}}}
+    decided = berth_plan.decide("nginx", v, section, probe)
+    assert decided["acme_peers"] == [{"name": "lb2", "address": "lb2", "port": 80, "server": "192.0.2.12"}]
+    probe["host"]["resolved"] = {}
+    assert berth_plan.decide("nginx", v, section, probe)["acme_peers"][0]["server"] == "lb2"
 
 
 def test_a_load_balancer_site_may_name_an_app_of_its_backends(groups):

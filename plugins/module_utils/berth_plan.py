@@ -907,7 +907,59 @@ def _sites(v, section, problems, routes):
                                             "nginx_acme_ca_bundle": "/etc/ssl/certs/acme-ca.pem"}[name]))
     section["sites"] = sites
     section["acme"] = acme if any(s["tls"] == "acme" for s in sites) else None
+    if section["acme"]:
+        acme["peers"] = acme_peers(v, problems)
     return sites
+
+
+def acme_peers(v, problems):
+    """The hosts this one asks for an ACME challenge token it does not have (nginx_acme_peers:
+    inventory hosts or groups, itself left out): several hosts behind one address each issue
+    their own certificates, and the ACME server's request may reach any of them. Each peer on
+    its own effective HTTP entry (named by this host's nginx_http_port_name), addressed by
+    ansible_host or its inventory name, as a load balancer's backends are."""
+    value = v.get("nginx_acme_peers")
+    if value in (None, "", []):
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        problems.add("nginx_acme_peers on %s: %r is not a list of inventory hosts or groups. Fix: write e.g. "
+                     "nginx_acme_peers: [lb] (the group of the load balancers that serve the same names)."
+                     % (v.name, value))
+        return []
+    hosts = set(v.all_groups.get("all") or [])
+    names = []
+    for item in value:
+        if item in v.all_groups and item not in ("all", "ungrouped"):
+            names.extend(v.all_groups[item] or [])
+        elif item in hosts:
+            names.append(item)
+        else:
+            problems.add("nginx_acme_peers on %s names %r, neither a host nor a group of the inventory. Fix: name "
+                         "the hosts that serve the same names (e.g. the group lb), or remove it." % (v.name, item))
+    peers, name = [], str(v.get("nginx_http_port_name"))
+    for host in names:
+        if host == v.name or host in [p["name"] for p in peers]:
+            continue
+        peer = v.peer(host)
+        entries = registry(peer)
+        if name not in entries or not entries[name].get("enabled", True):
+            problems.add("nginx_acme_peers on %s: peer %s has no enabled registry entry %s (nginx_http_port_name) "
+                         "to ask for challenge tokens. Fix berth_ports for %s, or leave it out of nginx_acme_peers."
+                         % (v.name, host, name, host))
+            continue
+        peers.append({"name": str(host), "address": str(peer.get("ansible_host") or host),
+                      "port": int(entries[name]["port"])})
+    return peers
+
+
+def acme_peers_live(section, host):
+    """The ACME peers as the site configuration names them: each address resolved on this host
+    (re-resolved on every converge, as the backends are)."""
+    resolved = _mapping(host.get("resolved"))
+    return [dict(peer, server=(resolved.get(peer["address"]) or [peer["address"]])[0])
+            for peer in (section.get("acme") or {}).get("peers") or []]
 
 
 def _site_locations(v, section, sites, locations):
@@ -1238,7 +1290,10 @@ def probe_args(role, v, section, releases=None):
         if section.get("upstream"):
             backends = section["upstream"]["backends"]
             args["http"] = [{"name": b["name"], "url": b["ready_url"], "expect": b["name"] + "\n"} for b in backends]
-            args["resolve"] = sorted({b["address"] for b in backends if core.parse_address(b["address"]) is None})
+        names = [b["address"] for b in (section.get("upstream") or {}).get("backends") or []] + [
+            p["address"] for p in (section.get("acme") or {}).get("peers") or []]
+        if any(core.parse_address(name) is None for name in names):
+            args["resolve"] = sorted({name for name in names if core.parse_address(name) is None})
         return args
     if role == "datadog":
         return {"packages": list(v.get("datadog_apt_prerequisites") or []) + ["datadog-agent"],
@@ -1305,6 +1360,7 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 "running": _running(host, v.get("nginx_service_name")),
                 "drained": drained, "backends": lb_backends_live(section, host, _mapping(host.get("files")).get(
                     upstream_file(v))),
+                "acme_peers": acme_peers_live(section, host),
                 "apt_cache_valid_time": valid if installed else apt_core.cache_valid_time(
                     _mapping(host.get("dirs")).get(APT_LISTS), valid)}
     if role == "mariadb":

@@ -1,15 +1,18 @@
 """Testinfra checks for HTTPS from a real ACME server (scenario molecule/https-from-a-real-acme-server).
 
-Run after the side effect renewed www under load and failed a renewal against the stopped pebble.
+Run after the side effect renewed www under load and failed a renewal against the stopped pebble,
+on both load balancers (the second behind the first's address).
 Every expected value comes from the load balancer's inventory (host_vars/berth-https-lb.yml) and the
 registry: the sites, their names and routes, the HTTP and HTTPS entries, the CA files.
 """
 
 import os
 import pathlib
+import re
 import sys
 
 import pytest
+import testinfra
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -17,7 +20,8 @@ sys.path.insert(0, str(ROOT / "collections"))  # the working tree as the collect
 from ansible_collections.berth.stack.plugins.filter import berth_ports  # noqa: E402
 
 DEFAULTS = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
-testinfra_hosts = ["ansible://lb?ansible_inventory=" + os.environ["MOLECULE_INVENTORY_FILE"]]
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+testinfra_hosts = ["ansible://lb?ansible_inventory=" + INVENTORY]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,41 @@ def test_the_chain_verifies_against_pebbles_root(host, v):
         code = host.check_output("curl -sS -o /dev/null -w '%%{http_code}' --cacert %s https://%s:%s/health",
                                  v["datadog_tls_ca_cert"], name, _port(v, "nginx_https"))
         assert code == "200", name
+
+
+def _address(name):
+    return testinfra.get_host("ansible://" + name, ansible_inventory=INVENTORY).ansible.get_variables().get(
+        "ansible_host", name)
+
+
+def test_each_load_balancer_asks_the_others_for_the_tokens_it_lacks(host, v):
+    """nginx_acme_peers: [lb] names the group of both load balancers; each lists the other (itself
+    left out) as an ACME peer, on its HTTP entry."""
+    others = [name for name in v["groups"]["lb"] if name != v["inventory_hostname"]]
+    assert others, "the scenario has two load balancers"
+    config = host.check_output("nginx -T 2>/dev/null")
+    upstream = config.split("upstream berth_acme_peers {", 1)[1].split("}", 1)[0]
+    assert sorted(line.split()[1] for line in upstream.splitlines() if line.strip().startswith("# ")) == others
+    for name in others:
+        assert "server %s:%s max_fails=0;" % (_address(name), _port(v, "nginx_http")) in upstream, upstream
+    assert "try_files $uri @berth_acme_peers;" in config
+
+
+def test_a_load_balancer_behind_another_s_address_issued_its_own_certificates_through_it(host, v):
+    """pebble resolves every name to the first load balancer only (/etc/hosts on its host): the
+    second one's challenge requests reached the first, which asked the second for the token. The
+    second serves certificates of its own (other serials than the first's)."""
+    first = v["groups"]["lb"][0]
+    if v["inventory_hostname"] == first:
+        pytest.skip("the first load balancer is the address every name resolves to")
+    pattern = r'^%s .*"GET /\.well-known/acme-challenge/[^ ]+ HTTP/1\.1" 200 ' % re.escape(_address(first))
+    forwarded = host.check_output("grep -cE %s %s", pattern, v["nginx_log_dir"] + "/access.log")
+    assert int(forwarded) >= len(v["nginx_sites"]), forwarded
+    for _, name in _names(v):
+        own = _served(host, v, name).splitlines()[0]
+        theirs = host.check_output("openssl s_client -connect %s:%s -servername %s </dev/null 2>/dev/null "
+                                   "| openssl x509 -noout -serial", _address(first), _port(v, "nginx_https"), name)
+        assert own.startswith("serial=") and own != theirs, (name, own, theirs)
 
 
 def test_http_redirects_to_https_but_answers_the_acme_challenge(host, v):
