@@ -99,6 +99,67 @@ def ca():
     return CA()
 
 
+# --- What Nginx serves, against the file ------------------------------------------------------------
+
+@pytest.fixture
+def tls_server(tmp_path, ca):
+    """A TLS server on loopback (a port of its own) serving a leaf for www.example.test, as Nginx
+    would from a certificate file; yields (port, the served file's path)."""
+    import socket
+    import ssl
+    import threading
+    cert, key = ca.issue(["www.example.test"])
+    cert_path, key_path = write_pair(tmp_path / "served", cert, key, ca)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(conn, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], cert_path
+    stop.set()
+    listener.close()
+
+
+def test_a_served_certificate_matches_its_file_and_a_replaced_file_does_not(tls_server, tmp_path, ca):
+    port, served = tls_server
+    assert berth_tls.served_matches(served, "127.0.0.1", port, "www.example.test") is True
+    # The file replaced on the host (a new certificate for the same names): Nginx still serves the old one.
+    cert, key = ca.issue(["www.example.test"])
+    replaced, _ = write_pair(tmp_path / "replaced", cert, key, ca)
+    assert berth_tls.served_matches(replaced, "127.0.0.1", port, "www.example.test") is False
+
+
+def test_whether_a_certificate_is_served_is_unknown_when_nothing_answers_or_the_file_is_no_certificate(
+        tls_server, tmp_path):
+    port, served = tls_server
+    import socket
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free = closed.getsockname()[1]
+    closed.close()
+    assert berth_tls.served_matches(served, "127.0.0.1", free, "www.example.test", timeout=1) is None
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    assert berth_tls.served_matches(str(junk), "127.0.0.1", port, "www.example.test") is None
+    assert berth_tls.served_matches(str(tmp_path / "missing.pem"), "127.0.0.1", port, "") is None
+
+
 # --- normalize_sites -------------------------------------------------------------------------------
 
 def ctx(**over):
@@ -987,13 +1048,37 @@ def test_the_probe_reads_the_sites_certificates_and_certbot_s_timer(groups):
     v = planview.view("lb", extra_vars())
     section = berth_plan.nginx(v)
     args = berth_plan.probe_args("nginx", v, section)
-    assert args["tls"] == [
+    assert [{k: item[k] for k in item if k != "served"} for item in args["tls"]] == [
         {"name": "www", "cert": "/etc/letsencrypt/live/www/fullchain.pem",
          "key": "/etc/letsencrypt/live/www/privkey.pem", "names": ["www.example.test", "example.test"]},
         {"name": "api", "cert": "/etc/letsencrypt/live/api/fullchain.pem",
          "key": "/etc/letsencrypt/live/api/privkey.pem", "names": ["api.example.test"]}]
     assert args["units"] == ["nginx", "certbot.timer"]
     assert args["packages"] == ["nginx", "python3-cryptography", "certbot"]
+
+
+def test_the_probe_compares_what_nginx_serves_on_the_https_entry_with_each_file(groups):
+    v = planview.view("lb", extra_vars())
+    args = berth_plan.probe_args("nginx", v, berth_plan.nginx(v))
+    https = berth_plan.registry(v)["nginx_https"]
+    assert [item["served"] for item in args["tls"]] == [
+        {"address": "127.0.0.1", "port": https["port"], "name": "www.example.test"},
+        {"address": "127.0.0.1", "port": https["port"], "name": "api.example.test"}]
+    assert berth_plan.served_probe({"bind": "::", "port": 8443}, ["_", "*.example.test"]) == {
+        "address": "::1", "port": 8443, "name": "berth-probe.example.test"}
+    assert berth_plan.served_probe({"bind": "192.0.2.7", "port": 443}, ["_"]) == {
+        "address": "192.0.2.7", "port": 443, "name": ""}
+
+
+@pytest.mark.parametrize("served, rotated", [(True, []), (None, []), (False, ["www"])])
+def test_a_certificate_file_nginx_does_not_serve_yet_is_reloaded_only_once_it_passes(groups, served, rotated):
+    v = planview.view("lb", extra_vars())
+    section = berth_plan.nginx(v)
+    probe = {"host": {"packages": {}, "units": {}, "files": {}, "dirs": {},
+                      "tls": {"www": {"ok": True, "problem": "", "served_current": served},
+                              # Not passing its checks: never reloaded for, whatever Nginx serves.
+                              "api": {"ok": False, "problem": "expired", "served_current": False}}}}
+    assert berth_plan.decide("nginx", v, section, probe)["tls_rotated"] == rotated
 
 
 def test_decide_says_which_certificates_go_live_and_what_is_missing(groups):

@@ -1000,6 +1000,17 @@ def lb_backends(v, group):
     return backends
 
 
+def served_probe(https, server_names):
+    """Where the probe asks Nginx which certificate a site serves: the HTTPS entry as a client on
+    the host reaches it, with the site's first server name for SNI (a wildcard's first label
+    replaced; none for ``_``)."""
+    names = [n for n in server_names or [] if n != "_"]
+    name = names[0] if names else ""
+    if name.startswith("*."):
+        name = "berth-probe." + name[2:]
+    return {"address": core.connect_host(https.get("bind")), "port": int(https.get("port")), "name": name}
+
+
 def upstream_file(v):
     return "%s/berth.d/upstream.conf" % str(v.get("nginx_conf_dir") or "/etc/nginx").rstrip("/")
 
@@ -1283,6 +1294,10 @@ def probe_args(role, v, section, releases=None):
                 "list": [APT_LISTS]}
         tls = [{"name": s["name"], "cert": s["certificate"], "key": s["certificate_key"], "names": s["server_names"]}
                for s in section.get("sites") or [] if s["tls"] != "off"]
+        if section.get("https_enabled"):
+            # Whether Nginx serves each certificate file as it is now (replaced files go live by a reload).
+            for item in tls:
+                item["served"] = served_probe(section["https"], item["names"])
         if tls:
             args["tls"] = tls
         if section.get("acme"):
@@ -1346,13 +1361,17 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
         valid = int(v.get("nginx_apt_cache_valid_time"))
         certs = _mapping(host.get("tls"))
         pending = sorted(name for name, cert in certs.items() if not _mapping(cert).get("ok"))
+        live = sites_core.live_tls(section.get("sites") or [], certs)
         stale = [{"lineage": name, "argv": sites_core.certbot_delete_argv(name, str(v.get("nginx_acme_config_dir")))}
                  for name in sites_core.stale_lineages(_mapping(host.get("files")).get(v.get("nginx_tls_state_file")),
                                                        section.get("sites"))]
         timer = _running(host, ACME_TIMER)
         return {"installed": installed, "missing_packages": _missing(section["packages"], host),
-                "certs": dict(certs), "tls_live": sites_core.live_tls(section.get("sites") or [],
-                                                                                          certs),
+                "certs": dict(certs), "tls_live": live,
+                # Certificate files replaced on the host (by their owner's tooling) that Nginx does
+                # not serve yet: a reload puts them live (they passed inspect).
+                "tls_rotated": sorted(name for name in live if _mapping(certs.get(name)).get("ok")
+                                      and _mapping(certs.get(name)).get("served_current") is False),
                 "tls_pending": pending, "acme_stale": stale, "acme_timer": timer,
                 # Whether tasks/tls.yml has anything to do: a certificate to issue, certbot's timer
                 # to start, a gone site's lineage to delete. Without, the role skips the file at once.

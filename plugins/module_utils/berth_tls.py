@@ -13,6 +13,9 @@ checked, their routes, which certificates may go live) are ``berth_sites``, on t
     What a certificate on the host is: present, its expiry, issuer, serial and names, and the
     reason it must not go live (missing, expired, not yet valid, not matching its key or a name;
     ``servable``: valid now and matching its key, whatever names it covers).
+``served_matches(cert_path, address, port, server_name)``
+    Whether Nginx serves that certificate file now (a file replaced on the host is served only
+    after a reload).
 ``certbot_argv(site, acme)``
     The one ``certbot certonly`` command that issues a site's certificate over HTTP-01 through
     Nginx's own challenge location.
@@ -109,6 +112,32 @@ def inspect(cert_path, key_path, names, now=None):
         return out
     out["ok"] = True
     return out
+
+
+def served_matches(cert_path, address, port, server_name="", timeout=2.0):
+    """Whether Nginx at ``address:port`` serves the certificate of ``cert_path`` for ``server_name``
+    (SNI; none when empty): True or False, or None when that cannot be told (nothing answers there,
+    no TLS, or the file is no certificate). Only the first certificate of the file is compared (the
+    leaf), byte for byte."""
+    import socket
+    import ssl
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        with open(cert_path, "rb") as handle:
+            leaf = x509.load_pem_x509_certificate(handle.read()).public_bytes(serialization.Encoding.DER)
+    except (ImportError, OSError, ValueError):
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=server_name or None) as conn:
+                served = conn.getpeercert(binary_form=True)
+    except (OSError, ValueError):
+        return None
+    return served == leaf if served else None
 
 
 def inspect_sites(sites, now=None):

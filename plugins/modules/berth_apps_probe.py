@@ -89,6 +89,9 @@ options:
       - Certificates to read, each C(name) (the site), C(cert), C(key) and C(names) (the site's server names);
         reported in C(host.tls) (name -> C(berth_tls.inspect) - C(ok), C(problem), C(not_after), C(days_left),
         C(issuer), C(serial)). No key material is returned.
+      - With C(served) (C(address), C(port), C(name)), a certificate that may go live is also compared with
+        the one Nginx serves there for that name - C(served_current) true, false, or null when nothing
+        answers.
     type: list
     elements: dict
     default: []
@@ -509,6 +512,11 @@ def main():
     host["resolved"] = resolve_names(module.params["resolve"])
     host["tls"] = {item["name"]: berth_tls.inspect(item["cert"], item["key"], item.get("names") or [])
                    for item in module.params["tls"]}
+    for item in module.params["tls"]:
+        served = item.get("served")
+        if served and host["tls"][item["name"]].get("ok"):
+            host["tls"][item["name"]]["served_current"] = berth_tls.served_matches(
+                item["cert"], served["address"], served["port"], served.get("name") or "")
     if module.params["gate"]:
         states = gate(apps, lambda: listeners(proc_root) if any(a.get("port") for a in apps) else [], proc_root)
         failed = ["%s (%s)" % (name, state["health"]["verdict"] or state.get("proof") or "not proved")
