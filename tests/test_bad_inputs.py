@@ -473,6 +473,13 @@ ROLE_CASES_28 = [
      {"nginx_security_headers": {"X-Frame-Options": "DENY\" always; return 200 \"x"}},
      ["nginx_security_headers.X-Frame-Options on %s:" % NOHOST, "contains a double quote, a backslash, '$' or a "
       "control character"]),
+    # ACME peers that name nothing of the inventory (issue 29: several load balancers behind one address).
+    ("nginx-acme-peers-unknown", "nginx", "nginx_acme_peers",
+     {"berth_ports_overrides": {"nginx_https": {"enabled": True}}, "nginx_acme_email": "ops@example.test",
+      "nginx_sites": [{"name": "www", "server_names": ["www.example.test"], "tls": "acme"}],
+      "nginx_acme_peers": ["lbs"]},
+     ["nginx_acme_peers on %s names 'lbs', neither a host nor a group of the inventory. Fix: name the hosts "
+      "that serve the same names (e.g. the group lb), or remove it." % NOHOST]),
     # A newline inside an env value.
     ("env-newline", "flask_app", "flask_app_env", {"flask_app_env": {"HBNB_ENV": "prod\nFLASK_SECRET_KEY=known"}},
      ["flask_app_env.HBNB_ENV on %s: 'prod\\nFLASK_SECRET_KEY=known' contains a newline or another control "
