@@ -22,7 +22,9 @@ import pytest
 import testinfra.utils.ansible_runner
 import yaml
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+# The inventory directory, as the plays read it: Molecule's inventory plus scale-out.yml, with
+# which the side effect added the second web host to the fleet.
+INVENTORY = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
 WEB = RUNNER.get_hosts("web")
 LB = RUNNER.get_hosts("lb")
@@ -96,6 +98,24 @@ def _front(web):
     """The front end's settings and its page's step (web_dynamic/<N>-hbnb.py serves /<N>-hbnb/)."""
     _, spec, _ = _app(web, "hbnb_front")
     return spec, spec["wsgi"].split(".", 1)[1].split(":")[0]
+
+
+def test_a_web_host_added_to_the_inventory_joined_under_load_in_one_run():
+    """Scale-out (the side effect's first step): the second web host was outside the fleet until
+    the side effect added it to the inventory; one site.yml run deployed it under load through
+    the load balancer on a route that reads the database. It is a web host now (the tests below
+    check it like the first), no request failed, and the load balancer sent it some of them."""
+    summary = json.loads((EPHEMERAL / "scale-out.json").read_text())
+    new = summary["host"]
+    assert new in WEB and new in RUNNER.get_hosts("scaleout") and new != WEB[0]
+    assert summary["rc"] == 0, EPHEMERAL / "scale-out.log"
+    assert summary["load"]["total"] >= 30 and summary["load"]["failed"] == 0, summary["load"]
+    assert summary["served_by_new_host"] > 0, summary
+    # One run over the whole fleet: every host has a recap line, and none failed or was unreachable.
+    recap = {line.split()[0]: line for line in summary["recap"]}
+    assert set(RUNNER.get_hosts("berth")) <= set(recap), recap
+    for host, line in recap.items():
+        assert " failed=0 " in line and " unreachable=0 " in line, line
 
 
 def test_every_host_runs_the_four_apps():
@@ -364,7 +384,7 @@ def test_api_on_the_agents_cmd_port_is_refused_before_any_change():
     overrides = dict(_overrides(web))
     overrides["hbnb_api"] = {"enabled": True, "port": entries["datadog_cmd"]["port"]}
     out = subprocess.run(
-        ["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "site.yml"),
+        ["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml"),
          "-e", json.dumps({"berth_ports_overrides": overrides})],
         cwd=str(PROJECT), capture_output=True, text=True, timeout=600)
     text = " ".join((out.stdout + out.stderr).split())
@@ -604,7 +624,7 @@ def test_a_foreign_mysqld_on_the_database_port_is_refused_before_any_change():
             "--pid-file=/run/mysqld/foreign.pid" % entry["port"])
         host.check_output("for i in $(seq 1 50); do ss -Hltn 'sport = :%d' | grep -q . && exit 0; sleep 0.2; done; exit 1"
                           % entry["port"])
-        out = subprocess.run(["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "site.yml")],
+        out = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(PROJECT / "site.yml")],
                              cwd=str(PROJECT), capture_output=True, text=True, timeout=600)
         text = " ".join((out.stdout + out.stderr).split())
         assert out.returncode != 0, text[-3000:]
@@ -636,7 +656,7 @@ def test_rollback_restores_the_dump_kept_with_the_release():
     overrides = json.dumps({"berth_ports_overrides": _overrides(web), "flask_app_only": ["hbnb_api"]})
 
     def rollback(*extra):
-        out = subprocess.run(["ansible-playbook", "-i", str(Path(INVENTORY).parent), str(PROJECT / "playbooks/rollback.yml"),
+        out = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(PROJECT / "playbooks/rollback.yml"),
                               "-e", overrides, "-e", "flask_app_rollback_hosts=%s" % web] + list(extra),
                              cwd=str(PROJECT), capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
