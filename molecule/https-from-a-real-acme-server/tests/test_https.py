@@ -1,7 +1,7 @@
 """Testinfra checks for HTTPS from a real ACME server (scenario molecule/https-from-a-real-acme-server).
 
-Run after the side effect renewed www under load and failed a renewal against the stopped pebble,
-on both load balancers (the second behind the first's address).
+Run on both load balancers (the second behind the first's address) after the side effect renewed
+www under load on the first and failed a renewal there against the stopped pebble.
 Every expected value comes from the load balancer's inventory (host_vars/berth-https-lb.yml) and the
 registry: the sites, their names and routes, the HTTP and HTTPS entries, the CA files.
 """
