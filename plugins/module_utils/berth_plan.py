@@ -938,19 +938,17 @@ def acme_peers(v, problems):
         else:
             problems.add("nginx_acme_peers on %s names %r, neither a host nor a group of the inventory. Fix: name "
                          "the hosts that serve the same names (e.g. the group lb), or remove it." % (v.name, item))
-    peers, name = [], str(v.get("nginx_http_port_name"))
+    peers = []
     for host in names:
         if host == v.name or host in [p["name"] for p in peers]:
             continue
-        peer = v.peer(host)
-        entries = registry(peer)
-        if name not in entries or not entries[name].get("enabled", True):
+        peer = http_peer(v, host)
+        if peer is None:
             problems.add("nginx_acme_peers on %s: peer %s has no enabled registry entry %s (nginx_http_port_name) "
                          "to ask for challenge tokens. Fix berth_ports for %s, or leave it out of nginx_acme_peers."
-                         % (v.name, host, name, host))
+                         % (v.name, host, v.get("nginx_http_port_name"), host))
             continue
-        peers.append({"name": str(host), "address": str(peer.get("ansible_host") or host),
-                      "port": int(entries[name]["port"])})
+        peers.append(peer)
     return peers
 
 
@@ -958,7 +956,7 @@ def acme_peers_live(section, host):
     """The ACME peers as the site configuration names them: each address resolved on this host
     (re-resolved on every converge, as the backends are)."""
     resolved = _mapping(host.get("resolved"))
-    return [dict(peer, server=(resolved.get(peer["address"]) or [peer["address"]])[0])
+    return [dict(peer, server=resolved_server(resolved, peer["address"]))
             for peer in (section.get("acme") or {}).get("peers") or []]
 
 
@@ -980,23 +978,37 @@ def _site_locations(v, section, sites, locations):
 ROOT_LOCATION_RE = re.compile(r"(?m)^\s*location\s+/\s*\{")
 
 
+def http_peer(v, host):
+    """Another host as this one reaches its Nginx: ``{name, address, port}`` on that host's own
+    effective entry named by this host's nginx_http_port_name, addressed by ansible_host or its
+    inventory name; None when that entry is missing or disabled there."""
+    peer = v.peer(host)
+    entry_ = registry(peer).get(str(v.get("nginx_http_port_name")))
+    if not entry_ or not entry_.get("enabled", True):
+        return None
+    return {"name": str(host), "address": str(peer.get("ansible_host") or host), "port": int(entry_["port"])}
+
+
+def resolved_server(resolved, address):
+    """The address a configuration names for ``address``: its first resolution on the host (the
+    probe's ``resolved``, re-resolved on every converge), else the address itself."""
+    return (resolved.get(address) or [address])[0]
+
+
 def lb_backends(v, group):
     """Every host of ``group`` on its own effective nginx_http entry (named by the load balancer's
     nginx_http_port_name), addressed by ansible_host or its inventory name."""
     backends = []
     for host in v.all_groups.get(group) or []:
-        peer = v.peer(host)
-        entries = registry(peer)
-        name = str(v.get("nginx_http_port_name"))
-        if name not in entries:
+        backend = http_peer(v, host)
+        if backend is None:
             raise PlanError("backend %s of nginx_upstream_group %s has no registry entry %s (nginx_http_port_name). "
-                            "Fix berth_ports for that host." % (host, group, name))
-        address = str(peer.get("ansible_host") or host)
-        backends.append({"name": str(host), "address": address, "port": int(entries[name]["port"]),
-                         # What the load balancer asks the backend before it sends it traffic: berth's
-                         # site answers its ready path with the backend's own name.
-                         "ready_url": core.url({"bind": address, "port": entries[name]["port"]},
-                                               str(peer.get("nginx_ready_path") or "/.berth/ready"), local=False)})
+                            "Fix berth_ports for that host." % (host, group, v.get("nginx_http_port_name")))
+        # What the load balancer asks the backend before it sends it traffic: berth's site answers
+        # its ready path with the backend's own name.
+        backend["ready_url"] = core.url({"bind": backend["address"], "port": backend["port"]},
+                                        str(v.peer(host).get("nginx_ready_path") or "/.berth/ready"), local=False)
+        backends.append(backend)
     return backends
 
 
@@ -1040,10 +1052,9 @@ def lb_backends_live(section, host, upstream_text):
     before = active_in(upstream_text)
     out = []
     for backend in upstream.get("backends") or []:
-        addresses = resolved.get(backend["address"])
         check = _mapping(checks.get(backend["name"]))
         ready = bool(check.get("ok")) or backend["name"] in before
-        out.append(dict(backend, server=addresses[0] if addresses else backend["address"], ready=ready,
+        out.append(dict(backend, server=resolved_server(resolved, backend["address"]), ready=ready,
                         why="" if ready else (check.get("detail") or "not asked")))
     return out
 
@@ -1370,8 +1381,8 @@ def decide(role, v, section, probe, mode="deploy", releases=None):
                 "certs": dict(certs), "tls_live": live,
                 # Certificate files replaced on the host (by their owner's tooling) that Nginx does
                 # not serve yet: a reload puts them live (they passed inspect).
-                "tls_rotated": sorted(name for name in live if _mapping(certs.get(name)).get("ok")
-                                      and _mapping(certs.get(name)).get("served_current") is False),
+                # (The probe asks only for certificates that passed.)
+                "tls_rotated": sorted(name for name in live if _mapping(certs.get(name)).get("served_current") is False),
                 "tls_pending": pending, "acme_stale": stale, "acme_timer": timer,
                 # Whether tasks/tls.yml has anything to do: a certificate to issue, certbot's timer
                 # to start, a gone site's lineage to delete. Without, the role skips the file at once.
